@@ -1,15 +1,15 @@
-# Two commands matter: `make run` (the default grid pipeline through dvc repro) and `make test`.
+# Two commands matter: `make run` (the grid pipeline through `dvc repro`) and `make test`.
 # Both create .venv on first use. torch is pinned first so pip takes the CPU wheel on disk
 # instead of resolving a multi-GB CUDA build for the package's looser `torch>=2.4`.
 PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
-PROFILE ?= default
+STAMP  := $(VENV)/.installed-stamp
 
-export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
+# DVC stages call `python -m flows...`: make it the venv's python.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: venv run test test-all bench clean-venv
+.PHONY: venv run test test-all bench mlflow-ui clean-venv
 
 venv: $(STAMP)
 
@@ -20,20 +20,24 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## main job: the grid pipeline for $(PROFILE) through DVC (stages run Prefect flows, log to MLflow)
+## main job: the grid pipeline for the active profile in params.yaml (default: `default`)
 run: venv
-	$(PY) -m flows.profile use $(PROFILE)
-	$(VENV)/bin/dvc repro
+	dvc repro
 
-## tests (smoke configs; `make test-all` includes the slow ones)
+## tests: unit invariants + smoke runs of every stage (slow ones: `make test-all`)
 test: venv
 	$(PY) -m pytest -q
 
 test-all: venv
 	$(PY) -m pytest -q -m ''
 
+## benchmarks print JSON figures; nothing is asserted
 bench: venv
 	$(PY) bench/grid_env.py
+
+## the MLflow UI on the embedded SQLite store, http://127.0.0.1:5000
+mlflow-ui: venv
+	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000
 
 clean-venv:
 	rm -rf $(VENV)

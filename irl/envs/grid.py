@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from irl.envs.grid_paths import UNREACHABLE, cells_to_bits, distance_maps, neighbor_table
+from irl.envs.grid_paths import UNREACHABLE, cells_to_bits, cost_to_go, distance_maps, neighbor_table
 from irl.envs.tasks import TaskSet
 
 EMPTY = -1
@@ -71,8 +71,9 @@ class GridPinpadBatch:
     State (all NumPy, leading axis N): `colors` (N, n_colors) cell of each color, `walls`
     (N, n_walls), `cell_map` (N, G²) content of each cell (EMPTY, color c, or n_colors + wall i),
     `pos` (N,) agent cell, `task` (N, K) colors padded with -1, `task_len`, `task_id`, `progress`
-    (colors visited so far), `t` (steps taken), `done`, `success`, and `dist` (N, n_colors, G²):
-    BFS distance of each cell to each color through empty cells (UNREACHABLE = 255).
+    (colors visited so far), `t` (steps taken), `done`, `success`, and `distances()` (N, n_colors,
+    G²): BFS distance of each cell to each color through empty cells (UNREACHABLE = 255), built
+    lazily because only the expert needs it.
     Finished episodes ignore `step` until `reset` redraws them.
     """
 
@@ -83,6 +84,7 @@ class GridPinpadBatch:
         num_envs: int,
         seed: int | np.random.Generator | None = None,
         max_redraws: int = 200,
+        pool_size: int | None = None,
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs={num_envs}: must be >= 1")
@@ -93,7 +95,9 @@ class GridPinpadBatch:
         self.task_set = task_set
         self.num_envs = num_envs
         self.max_redraws = max_redraws
+        self.pool_size = pool_size or max(64, min(4096, 4 * num_envs))
         self.rng = np.random.default_rng(seed)
+        self._pool: tuple[np.ndarray, ...] | None = None
         self.neighbors = neighbor_table(config.size)  # (G², 4)
         tasks = np.full((len(task_set.tasks), task_set.max_len), -1, dtype=np.int64)
         for i, task in enumerate(task_set.tasks):
@@ -114,53 +118,108 @@ class GridPinpadBatch:
         self.done = np.ones(n, dtype=bool)
         self.success = np.zeros(n, dtype=bool)
         self.dist = np.full((n, c, g2), UNREACHABLE, dtype=np.uint8)
+        self._dist_stale = np.ones(n, dtype=bool)  # distance maps are built on first use (the expert)
+        self._layout_obs = np.zeros((n, g2, config.n_channels), dtype=np.int8)
         self._rows = np.arange(n)
 
     # ------------------------------------------------------------------ reset
+    def seed(self, seed: int | np.random.Generator | None) -> None:
+        """Reseed layout sampling; layouts drawn ahead under the old seed are dropped."""
+        self.rng = np.random.default_rng(seed)
+        self._pool = None
+
     def reset(self, mask: np.ndarray | None = None) -> None:
         """Redraw layout, task and start for the masked episodes (all when mask is None)."""
         idx = self._rows if mask is None else np.flatnonzero(mask)
-        todo = idx
+        if idx.size:
+            self._place(idx, *self._take(idx.size))
+
+    def _take(self, k: int) -> tuple[np.ndarray, ...]:
+        """The next k solvable layouts (colors, walls, start, task_id), i.i.d. in sampling order.
+
+        Layouts are drawn ahead in batches of `pool_size` so that resetting a few episodes per
+        step costs an array slice, not a BFS call (random-action rollouts reset ~7% per step).
+        """
+        parts, have = [], 0
+        while have < k:
+            if self._pool is None or self._pool[0].shape[0] == 0:
+                self._pool = self._draw_pool(max(self.pool_size, k - have))
+            take = min(k - have, self._pool[0].shape[0])
+            parts.append(tuple(a[:take] for a in self._pool))
+            self._pool = tuple(a[take:] for a in self._pool)
+            have += take
+        return tuple(np.concatenate(cols) for cols in zip(*parts))
+
+    def _draw_pool(self, n: int) -> tuple[np.ndarray, ...]:
+        cfg = self.config
+        c, w = cfg.n_colors, cfg.n_walls
+        kept: list[tuple[np.ndarray, ...]] = []
+        have = 0
         for _ in range(self.max_redraws):
-            if todo.size == 0:
-                return
-            ok = self._draw(todo)
-            todo = todo[~ok]
+            cells = np.argsort(self.rng.random((n, cfg.n_cells)), axis=1)[:, : c + w + 1]
+            colors, walls, start = cells[:, :c], cells[:, c : c + w], cells[:, -1]
+            task_id = self.rng.integers(len(self.task_set.tasks), size=n)
+            ok = self._solvable(colors, walls, start, task_id)
+            kept.append((colors[ok], walls[ok], start[ok], task_id[ok]))
+            have += int(ok.sum())
+            if have >= n:
+                return tuple(np.concatenate(cols) for cols in zip(*kept))
         raise RuntimeError(
-            f"could not draw solvable layouts for {todo.size} episodes in {self.max_redraws} tries: "
-            f"task set {self.task_set.name!r} is (almost) never solvable within horizon "
-            f"{self.config.horizon} on a {self.config.size}x{self.config.size} grid with "
-            f"{self.config.n_walls} walls"
+            f"drew {self.max_redraws}×{n} layouts and only {have} could solve their task: task set "
+            f"{self.task_set.name!r} is (almost) never solvable within horizon {cfg.horizon} on a "
+            f"{cfg.size}x{cfg.size} grid with {cfg.n_walls} walls"
         )
 
-    def _draw(self, idx: np.ndarray) -> np.ndarray:
+    def _solvable(self, colors: np.ndarray, walls: np.ndarray, start: np.ndarray, task_id: np.ndarray) -> np.ndarray:
+        length = self.solution_length(colors, walls, start, self._task_table[task_id], self._task_lens[task_id], self.config.size)
+        return length <= self.config.horizon
+
+    def load_layouts(self, colors: np.ndarray, walls: np.ndarray, start: np.ndarray, task_id: np.ndarray,
+                     mask: np.ndarray | None = None) -> None:
+        """Start the masked episodes on given layouts (replaying a dataset, comparing policies on the
+        same layouts). Raises ValueError if a layout overlaps itself or its task is unsolvable."""
+        idx = self._rows if mask is None else np.flatnonzero(mask)
+        colors, walls = np.asarray(colors, np.int64).reshape(idx.size, -1), np.asarray(walls, np.int64).reshape(idx.size, -1)
+        start, task_id = np.asarray(start, np.int64).reshape(idx.size), np.asarray(task_id, np.int64).reshape(idx.size)
         cfg = self.config
-        k = idx.size
+        if colors.shape[1] != cfg.n_colors or walls.shape[1] != cfg.n_walls:
+            raise ValueError(f"layouts: expected {cfg.n_colors} colors and {cfg.n_walls} walls per episode")
+        cells = np.concatenate([colors, walls, start[:, None]], axis=1)
+        if cells.min() < 0 or cells.max() >= cfg.n_cells:
+            raise ValueError(f"layouts: cells must be in 0..{cfg.n_cells - 1}")
+        if (np.diff(np.sort(cells, axis=1), axis=1) == 0).any():
+            raise ValueError("layouts: colors, walls and the start cell must all be distinct")
+        if task_id.min() < 0 or task_id.max() >= len(self.task_set.tasks):
+            raise ValueError(f"layouts: task_id must be in 0..{len(self.task_set.tasks) - 1}")
+        ok = self._solvable(colors, walls, start, task_id)
+        if not ok.all():
+            raise ValueError(f"layouts: {int((~ok).sum())} layout(s) cannot solve their task within the horizon")
+        self._place(idx, colors, walls, start, task_id)
+
+    def _place(self, idx: np.ndarray, colors: np.ndarray, walls: np.ndarray, start: np.ndarray, task_id: np.ndarray) -> None:
+        """Start episodes `idx` on the given (already checked) layouts."""
+        cfg = self.config
         c, w = cfg.n_colors, cfg.n_walls
-        cells = np.argsort(self.rng.random((k, cfg.n_cells)), axis=1)[:, : c + w + 1]
-        colors, walls, start = cells[:, :c], cells[:, c : c + w], cells[:, -1]
-        task_id = self.rng.integers(len(self.task_set.tasks), size=k)
-        dist = self.layout_distances(colors, walls, cfg.size)
-        length = self._solution_length(dist, colors, start, self._task_table[task_id], self._task_lens[task_id])
-        ok = length <= cfg.horizon
-        sel, j = idx[ok], np.flatnonzero(ok)
-        self.colors[sel] = colors[j]
-        self.walls[sel] = walls[j]
-        cell_map = np.full((j.size, cfg.n_cells), EMPTY, dtype=np.int64)
-        rows = np.arange(j.size)[:, None]
-        cell_map[rows, colors[j]] = np.arange(c)
-        cell_map[rows, walls[j]] = c + np.arange(w)
-        self.cell_map[sel] = cell_map
-        self.pos[sel] = start[j]
-        self.task_id[sel] = task_id[j]
-        self.task[sel] = self._task_table[task_id[j]]
-        self.task_len[sel] = self._task_lens[task_id[j]]
-        self.dist[sel] = dist[j]
-        self.progress[sel] = 0
-        self.t[sel] = 0
-        self.done[sel] = False
-        self.success[sel] = False
-        return ok
+        rows = np.arange(idx.size)[:, None]
+        self.colors[idx] = colors
+        self.walls[idx] = walls
+        cell_map = np.full((idx.size, cfg.n_cells), EMPTY, dtype=np.int64)
+        cell_map[rows, colors] = np.arange(c)
+        cell_map[rows, walls] = c + np.arange(w)
+        self.cell_map[idx] = cell_map
+        layout_obs = np.zeros((idx.size, cfg.n_cells, cfg.n_channels), dtype=np.int8)
+        layout_obs[rows, colors, np.arange(c)] = 1
+        layout_obs[rows, walls, c + np.arange(w)] = 1
+        self._layout_obs[idx] = layout_obs
+        self._dist_stale[idx] = True
+        self.pos[idx] = start
+        self.task_id[idx] = task_id
+        self.task[idx] = self._task_table[task_id]
+        self.task_len[idx] = self._task_lens[task_id]
+        self.progress[idx] = 0
+        self.t[idx] = 0
+        self.done[idx] = False
+        self.success[idx] = False
 
     @staticmethod
     def layout_distances(colors: np.ndarray, walls: np.ndarray, size: int) -> np.ndarray:
@@ -176,36 +235,28 @@ class GridPinpadBatch:
         dist = distance_maps(np.repeat(free, n_colors), sources, size)
         return dist.reshape(k, n_colors, size * size)
 
-    def _cost_to_go(self, dist: np.ndarray, pos: np.ndarray, target: np.ndarray) -> np.ndarray:
-        """Steps from `pos` to color `target`: 1 + min over moves of the distance of the cell reached.
-
-        Works where `pos` itself is not walkable (the agent stands on the color it just visited).
-        """
-        rows = np.arange(dist.shape[0])[:, None]
-        d = dist[rows, target[:, None], self.neighbors[pos]].astype(np.int64)  # (k, 4)
-        best = d.min(axis=1)
-        return np.where(best >= UNREACHABLE, np.iinfo(np.int32).max, best + 1)
-
-    def _solution_length(
-        self, dist: np.ndarray, colors: np.ndarray, start: np.ndarray, task: np.ndarray, task_len: np.ndarray
-    ) -> np.ndarray:
-        """Length of the shortest path that visits the task's colors in order, never entering another."""
+    @staticmethod
+    def solution_length(colors: np.ndarray, walls: np.ndarray, start: np.ndarray, task: np.ndarray,
+                        task_len: np.ndarray, size: int) -> np.ndarray:
+        """(k,) length of the shortest path visiting the task's colors in order, never entering
+        another color or a wall; at least NO_PATH when impossible. One BFS per leg."""
         k, m = task.shape
         rows = np.arange(k)
-        total = np.zeros(k, dtype=np.int64)
-        here = start
-        for i in range(m):
-            live = i < task_len
-            target = np.where(live, task[:, i], 0)
-            leg = self._cost_to_go(dist, here, target)
-            total += np.where(live, leg, 0)
-            here = np.where(live, colors[rows, target], here)
-        return total
+        legs = np.arange(m)[None, :] < task_len[:, None]  # (k, m)
+        target = np.where(legs, task, 0)
+        target_cell = colors[rows[:, None], target]  # (k, m)
+        from_cell = np.concatenate([start[:, None], target_cell[:, :-1]], axis=1)
+        free = ~cells_to_bits(np.concatenate([colors, walls], axis=1))  # (k,)
+        r, i = np.nonzero(legs)
+        lengths = np.zeros((k, m), dtype=np.int64)
+        lengths[r, i] = cost_to_go(free[r], target_cell[r, i], from_cell[r, i], size)
+        return lengths.sum(axis=1)
 
     def keep(self, mask: np.ndarray) -> None:
         """Drop the unmasked episodes from the batch (rows keep their order), so a tail of long
         episodes does not pay for the finished ones."""
-        for name in ("colors", "walls", "cell_map", "pos", "task_id", "task", "task_len", "progress", "t", "done", "success", "dist"):
+        for name in ("colors", "walls", "cell_map", "pos", "task_id", "task", "task_len", "progress", "t",
+                     "done", "success", "dist", "_dist_stale", "_layout_obs"):
             setattr(self, name, getattr(self, name)[mask])
         self.num_envs = int(self.pos.shape[0])
         self._rows = np.arange(self.num_envs)
@@ -256,14 +307,19 @@ class GridPinpadBatch:
 
     # ------------------------------------------------------------------ views
     def observation(self) -> np.ndarray:
-        """(N, G²·(n_colors + n_walls + 1)) uint8 one-hot: each cell's content and the agent."""
+        """(N, G²·(n_colors + n_walls + 1)) int8 one-hot: each cell's content and the agent."""
         cfg = self.config
-        obs = np.zeros((self.num_envs, cfg.n_cells, cfg.n_channels), dtype=np.uint8)
-        rows = self._rows[:, None]
-        obs[rows, self.colors, np.arange(cfg.n_colors)] = 1
-        obs[rows, self.walls, cfg.n_colors + np.arange(cfg.n_walls)] = 1
+        obs = self._layout_obs.copy()
         obs[self._rows, self.pos, cfg.n_channels - 1] = 1
         return obs.reshape(self.num_envs, cfg.obs_dim)
+
+    def distances(self) -> np.ndarray:
+        """(N, n_colors, G²) BFS distance of every cell to each color (built for new layouts now)."""
+        if self._dist_stale.any():
+            idx = np.flatnonzero(self._dist_stale)
+            self.dist[idx] = self.layout_distances(self.colors[idx], self.walls[idx], self.config.size)
+            self._dist_stale[idx] = False
+        return self.dist
 
     def distance_after(self, actions: np.ndarray | None = None) -> np.ndarray:
         """(N, 4) distance to the current target from the cell each action leads to (255: fail/stuck)."""
@@ -271,4 +327,4 @@ class GridPinpadBatch:
         blocked = self.cell_map[self._rows[:, None], cells] >= self.config.n_colors
         cells = np.where(blocked, self.pos[:, None], cells)
         tgt = np.maximum(self.target, 0)
-        return self.dist[self._rows[:, None], tgt[:, None], cells]
+        return self.distances()[self._rows[:, None], tgt[:, None], cells]

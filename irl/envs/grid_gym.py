@@ -56,12 +56,15 @@ class GridPinpadEnv(gym.Env):
         self._core = _make_core(task, size, n_colors, n_walls, horizon, 1)
         self.config = self._core.config
         self.render_mode = render_mode
+        self._seeded = False
         self.observation_space = spaces.MultiBinary(self.config.obs_dim)
         self.action_space = spaces.Discrete(4)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
-        self._core.rng = self.np_random
+        if seed is not None or not self._seeded:
+            self._core.seed(self.np_random)
+            self._seeded = True
         self._core.reset()
         return self._obs(), self._info()
 
@@ -74,7 +77,7 @@ class GridPinpadEnv(gym.Env):
         return self._obs(), float(reward[0]), bool(terminated[0]), bool(truncated[0]), self._info()
 
     def _obs(self) -> np.ndarray:
-        return self._core.observation()[0].astype(np.int8)
+        return self._core.observation()[0]
 
     def _info(self) -> dict[str, Any]:
         core = self._core
@@ -125,10 +128,10 @@ class GridPinpadVectorEnv(VectorEnv):
         if isinstance(seed, list):
             seed = seed[0] if seed else None
         if seed is not None:
-            self.core.rng = np.random.default_rng(seed)
+            self.core.seed(seed)
         self.core.reset()
         self._autoreset[:] = False
-        return self.core.observation().astype(np.int8), _infos(self.core)
+        return self.core.observation(), _infos(self.core)
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
         # Episodes that ended on the previous call start afresh now; their action is ignored.
@@ -137,7 +140,7 @@ class GridPinpadVectorEnv(VectorEnv):
         if restart.any():
             self.core.reset(restart)
         self._autoreset = terminated | truncated
-        return self.core.observation().astype(np.int8), reward, terminated, truncated, _infos(self.core)
+        return self.core.observation(), reward, terminated, truncated, _infos(self.core)
 
     def render(self) -> tuple[np.ndarray, ...] | None:
         if self.render_mode != "rgb_array":

@@ -6,9 +6,12 @@ a grid of G*G <= 64 cells is one machine word; a BFS layer is `shift(frontier) &
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
-UNREACHABLE = np.uint8(255)
+UNREACHABLE = np.uint8(255)  # in uint8 distance maps
+NO_PATH = 1 << 40  # in int64 path lengths: exceeds any horizon, even summed over a task's legs
 
 # Actions: 0 up (row-1), 1 right (col+1), 2 down (row+1), 3 left (col-1).
 ACTION_DELTAS = np.array([(-1, 0), (0, 1), (1, 0), (0, -1)], dtype=np.int64)
@@ -23,6 +26,7 @@ def neighbor_table(size: int) -> np.ndarray:
     return (r * size + c).astype(np.int64)
 
 
+@functools.cache
 def _shift_masks(size: int) -> tuple[np.uint64, np.uint64, np.uint64]:
     cells = np.arange(size * size)
     full = np.uint64(sum(1 << int(i) for i in cells))
@@ -73,3 +77,37 @@ def distance_maps(free: np.ndarray, sources: np.ndarray, size: int) -> np.ndarra
         # Each cell joins one frontier at most: lower its 255 to `depth` by subtracting.
         hit = np.unpackbits(frontier.astype("<u8", copy=False).view(np.uint8).reshape(m, 8), axis=1, bitorder="little")[:, :n_cells]
         dist -= hit * np.uint8(UNREACHABLE - depth)
+
+
+def cost_to_go(free: np.ndarray, sources: np.ndarray, queries: np.ndarray, size: int) -> np.ndarray:
+    """Fewest moves from each query cell to its source cell, entering only `free` cells on the way.
+
+    The query cell itself need not be free (the agent may stand on the color it just visited):
+    the answer is the BFS depth at which the source's wavefront first touches the query cell.
+    free (M,) uint64, sources (M,) and queries (M,) cell indices → (M,) int64; NO_PATH where the
+    source cannot be reached. One BFS per row, no distance map materialised.
+    """
+    full, not_first_col, not_last_col = _shift_masks(size)
+    one, g = np.uint64(1), np.uint64(size)
+    out = np.full(free.shape[0], NO_PATH, dtype=np.int64)
+    seen = np.left_shift(one, sources.astype(np.uint64))
+    frontier = seen.copy()
+    query = np.left_shift(one, queries.astype(np.uint64))
+    free = free & full
+    pending = np.ones(free.shape[0], dtype=bool)
+    depth = 0
+    while True:
+        depth += 1
+        grown = (
+            ((frontier >> one) & not_last_col)
+            | ((frontier << one) & not_first_col)
+            | (frontier >> g)
+            | ((frontier << g) & full)
+        )
+        hit = pending & ((grown & query) != 0)
+        out[hit] = depth
+        pending &= ~hit
+        frontier = grown & free & ~seen
+        if not (frontier.any() and pending.any()):
+            return out
+        seen |= frontier

@@ -1,0 +1,70 @@
+"""The collect stage end to end: Prefect (a real server and the temporary one), MLflow, DVC."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import mlflow
+import pytest
+
+from irl.data.dataset import load_dataset
+from tests.conftest import ROOT, copy_project
+from tests.servers import prefect_server
+
+pytestmark = pytest.mark.integration
+
+
+def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess:
+    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, f"{' '.join(cmd)} failed:\n{out.stdout[-4000:]}\n{out.stderr[-4000:]}"
+    return out
+
+
+def test_collect_flow_on_a_prefect_server_tracks_to_mlflow(isolated_tracking: Path) -> None:
+    tmp = isolated_tracking
+    with prefect_server(tmp / "prefect-server") as api:
+        env = {**os.environ, "PREFECT_API_URL": api}
+        _run([sys.executable, "-m", "flows.collect", "--profile", "smoke", "--out-dir", str(tmp / "data"),
+              "--metrics", str(tmp / "collect.json")], cwd=ROOT, env=env)
+
+        runs = httpx.post(f"{api}/flow_runs/filter", json={"flow_runs": {"name": {}}}).json()
+        assert [r["state_type"] for r in runs] == ["COMPLETED"]
+        arts = httpx.post(f"{api}/artifacts/filter", json={"artifacts": {"key": {"any_": ["collect-grid"]}}}).json()
+        assert len(arts) == 1 and arts[0]["flow_run_id"] == runs[0]["id"]
+        assert "| D | 256 |" in arts[0]["data"] and "MLflow run:" in arts[0]["data"]
+
+    metrics = json.loads((tmp / "collect.json").read_text())
+    assert metrics["expert_success"] == 1.0 and metrics["expert_success_post"] == 1.0
+    assert metrics["episodes"] == 256 + 128 and metrics["steps"] > 0 and metrics["steps_per_s"] > 0
+    assert load_dataset(tmp / "data" / "D").num_episodes == 256
+
+    mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+    (run,) = mlflow.search_runs(experiment_names=["internal-rl-grid"], output_format="list")
+    assert run.data.params["collect_grid.episodes_D"] == "256" and run.data.params["profile"] == "smoke"
+    assert run.data.metrics["expert_success"] == 1.0 and run.data.metrics["datasets.D.steps"] == metrics["datasets"]["D"]["steps"]
+    assert run.data.tags["prefect.flow_run_id"] == runs[0]["id"]
+    arts = {a.path for a in mlflow.artifacts.list_artifacts(run_id=run.info.run_id, artifact_path="manifests/D")}
+    assert arts == {"manifests/D/manifest.json"}
+    manifest = json.loads(mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/manifests/D/manifest.json"))
+    assert manifest["counts"]["episodes"] == 256
+
+
+def test_dvc_repro_runs_the_collect_stage_on_the_temporary_server(isolated_tracking: Path) -> None:
+    repo = copy_project(isolated_tracking / "repo", profile="smoke")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    out = _run(["dvc", "repro"], cwd=repo, env=env)
+    assert "Starting temporary server" in out.stdout + out.stderr
+    lock = (repo / "dvc.lock").read_text()
+    assert "profiles.smoke.collect_grid" in lock and "data/grid/D_star" in lock
+    metrics = json.loads((repo / "metrics/grid/collect.json").read_text())
+    assert metrics["profile"] == "smoke" and metrics["expert_success"] == 1.0
+    assert load_dataset(repo / "data/grid/D_star").manifest["expert"]["epsilon"] == 0.0
+    status = _run(["dvc", "status", "--json"], cwd=repo, env=env)
+    assert json.loads(status.stdout) == {}
+    again = _run(["dvc", "repro"], cwd=repo, env=env)
+    assert "didn't change, skipping" in again.stdout

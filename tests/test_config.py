@@ -1,0 +1,43 @@
+"""params.yaml profiles → stage configs, with errors that name the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from irl.config import ConfigError, load_profile, stage_config
+from irl.data.collect import CollectStageConfig
+from irl.envs.grid import GridConfig
+from tests.conftest import ROOT
+
+
+@pytest.mark.parametrize("profile", ["smoke", "default", "paper"])
+def test_every_profile_builds_every_stage_config(profile: str) -> None:
+    name, sections = load_profile(ROOT / "params.yaml", profile)
+    assert name == profile
+    env = stage_config(GridConfig, sections, "grid_env", profile=profile)
+    stage = stage_config(CollectStageConfig, sections, "collect_grid", profile=profile)
+    assert env.obs_dim == 637 and set(stage.datasets()) == {"D", "D_star"}
+    assert stage.datasets()["D_star"].epsilon == 0.0
+
+
+def test_the_active_profile_is_default() -> None:
+    assert load_profile(ROOT / "params.yaml")[0] == "default"
+
+
+def test_errors_name_the_problem(tmp_path: Path) -> None:
+    p = tmp_path / "params.yaml"
+    p.write_text("profile: x\nprofiles:\n  x:\n    grid_env: {size: 7, n_colors: 8, n_walls: 4, horizon: 100, colour: 1}\n")
+    _, sections = load_profile(p)
+    with pytest.raises(ConfigError, match=r"profiles.x.grid_env: unknown field\(s\) \['colour'\]"):
+        stage_config(GridConfig, sections, "grid_env", p, "x")
+    with pytest.raises(ConfigError, match="profiles.x.collect_grid: section missing"):
+        stage_config(CollectStageConfig, sections, "collect_grid", p, "x")
+    with pytest.raises(ConfigError, match="profile 'nope' not found"):
+        load_profile(p, "nope")
+    p.write_text("profile: x\nprofiles:\n  x:\n    grid_env: {size: 9, n_colors: 8, n_walls: 4, horizon: 100}\n")
+    with pytest.raises(ConfigError, match="env.size=9"):
+        stage_config(GridConfig, load_profile(p)[1], "grid_env", p, "x")
+    with pytest.raises(ConfigError, match="not found"):
+        load_profile(tmp_path / "missing.yaml")
