@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-stamp
 # DVC stages call `python -m flows...`: make it the venv's python.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: venv run test test-all bench mlflow-ui clean-venv
+.PHONY: venv run test test-all bench ui mlflow-ui clean-venv
 
 venv: $(STAMP)
 
@@ -34,6 +34,10 @@ test-all: venv
 ## benchmarks print JSON figures; nothing is asserted
 bench: venv
 	$(PY) bench/grid_env.py
+
+## the Prefect UI on http://127.0.0.1:4200 (same database as the temporary server `make run` uses)
+ui: venv
+	prefect server start --host 127.0.0.1 --port 4200
 
 ## the MLflow UI on the embedded SQLite store, http://127.0.0.1:5000
 mlflow-ui: venv

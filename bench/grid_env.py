@@ -5,15 +5,18 @@ Prints one JSON line:
   expert_steps_per_s     expert-labelled collection (irl.data.collect, ε = 0.1), steps stored per second
   single_env_steps_per_s / single_expert_steps_per_s   the same work one Gymnasium env at a time
   *_ratio                batched / single
+Each figure is the median of --repeats runs (this VM's speed varies by up to 2× between runs).
 
-    python bench/grid_env.py [--num-envs 4096] [--seconds 5]
+    python bench/grid_env.py [--num-envs 4096] [--seconds 3] [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
+from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
@@ -74,14 +77,20 @@ def single_expert(seconds: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--num-envs", type=int, default=4096)
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--episodes", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    env_sps = vector_random(args.num_envs, args.seconds)
-    single_sps = single_random(args.seconds)
-    expert_sps = batched_expert(args.episodes)
-    single_expert_sps = single_expert(args.seconds)
+
+    def median(fn: Callable[[], float]) -> float:
+        return statistics.median(fn() for _ in range(args.repeats))
+
+    env_sps = median(lambda: vector_random(args.num_envs, args.seconds))
+    single_sps = median(lambda: single_random(args.seconds))
+    expert_sps = median(lambda: batched_expert(args.episodes))
+    single_expert_sps = median(lambda: single_expert(args.seconds))
     print(json.dumps({
+        "repeats": args.repeats,
         "num_envs": args.num_envs,
         "env_steps_per_s": round(env_sps),
         "single_env_steps_per_s": round(single_sps),
