@@ -25,18 +25,25 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 900) -> 
     return out
 
 
-def test_collect_flow_on_a_prefect_server_tracks_to_mlflow(isolated_tracking: Path) -> None:
-    tmp = isolated_tracking
-    with prefect_server(tmp / "prefect-server") as api:
-        env = {**os.environ, "PREFECT_API_URL": api}
-        _run([sys.executable, "-m", "flows.collect", "--profile", "smoke", "--out-dir", str(tmp / "data"),
-              "--metrics", str(tmp / "collect.json")], cwd=ROOT, env=env)
+@pytest.fixture(scope="module")
+def prefect_api(tmp_path_factory: pytest.TempPathFactory):
+    with prefect_server(tmp_path_factory.mktemp("prefect-server")) as api:
+        yield api
 
-        runs = httpx.post(f"{api}/flow_runs/filter", json={"flow_runs": {"name": {}}}).json()
-        assert [r["state_type"] for r in runs] == ["COMPLETED"]
-        arts = httpx.post(f"{api}/artifacts/filter", json={"artifacts": {"key": {"any_": ["collect-grid"]}}}).json()
-        assert len(arts) == 1 and arts[0]["flow_run_id"] == runs[0]["id"]
-        assert "| D | 256 |" in arts[0]["data"] and "MLflow run:" in arts[0]["data"]
+
+def test_collect_flow_on_a_prefect_server_tracks_to_mlflow(isolated_tracking: Path, prefect_api: str) -> None:
+    tmp, api = isolated_tracking, prefect_api
+    env = {**os.environ, "PREFECT_API_URL": api}
+    _run([sys.executable, "-m", "flows.collect", "--profile", "smoke", "--out-dir", str(tmp / "data"),
+          "--metrics", str(tmp / "collect.json")], cwd=ROOT, env=env)
+
+    top_level = {"flows": {"name": {"any_": ["collect_grid"]}}, "flow_runs": {"parent_task_run_id": {"is_null_": True}}}
+    runs = httpx.post(f"{api}/flow_runs/filter", json=top_level).json()
+    assert [r["state_type"] for r in runs] == ["COMPLETED"]
+    arts = httpx.post(f"{api}/artifacts/filter", json={"artifacts": {"key": {"any_": ["collect-grid"]},
+                                                                     "flow_run_id": {"any_": [runs[0]["id"]]}}}).json()
+    assert len(arts) == 1
+    assert "| D | 256 |" in arts[0]["data"] and "MLflow run:" in arts[0]["data"]
 
     metrics = json.loads((tmp / "collect.json").read_text())
     assert metrics["expert_success"] == 1.0 and metrics["expert_success_post"] == 1.0
@@ -68,3 +75,14 @@ def test_dvc_repro_runs_the_collect_stage_on_the_temporary_server(isolated_track
     assert json.loads(status.stdout) == {}
     again = _run(["dvc", "repro"], cwd=repo, env=env)
     assert "didn't change, skipping" in again.stdout
+
+
+def test_pipeline_flow_runs_collect_as_a_subflow(isolated_tracking: Path, prefect_api: str) -> None:
+    repo = copy_project(isolated_tracking / "repo", profile="smoke")
+    env = {**os.environ, "PREFECT_API_URL": prefect_api}
+    _run([sys.executable, "-m", "flows.pipeline"], cwd=repo, env=env)
+    (parent,) = httpx.post(f"{prefect_api}/flow_runs/filter", json={"flows": {"name": {"any_": ["grid_pipeline"]}}}).json()
+    assert parent["state_type"] == "COMPLETED"
+    children = httpx.post(f"{prefect_api}/flow_runs/filter", json={"flow_runs": {"parent_flow_run_id": {"any_": [parent["id"]]}}}).json()
+    assert len(children) == 1 and children[0]["state_type"] == "COMPLETED"
+    assert json.loads((repo / "metrics/grid/collect.json").read_text())["profile"] == "smoke"

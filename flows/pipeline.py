@@ -1,0 +1,34 @@
+"""Flow `grid_pipeline`: the grid stages in order, as subflows of one Prefect run.
+
+`dvc repro` runs the stages one by one (and skips those whose inputs did not change); this flow
+is the same chain for the Prefect UI and deployments. Stages so far: collect_grid.
+
+    python -m flows.pipeline [--profile smoke|default|paper]
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from prefect import flow
+
+from flows.collect import collect_grid_flow
+
+
+@flow(name="grid_pipeline", log_prints=True)
+def grid_pipeline(profile: str | None = None, params_path: str = "params.yaml") -> dict[str, Any]:
+    """Run every grid stage on `profile` (default: the active profile in params.yaml)."""
+    return {"collect_grid": collect_grid_flow(profile=profile, params_path=params_path)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default=None)
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args()
+    grid_pipeline(profile=args.profile, params_path=args.params)
+
+
+if __name__ == "__main__":
+    main()

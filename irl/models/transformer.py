@@ -1,0 +1,250 @@
+"""Causal pre-norm Transformer over pinpad trajectories (DESIGN.md §3, grid base model).
+
+One token per environment step (plus, for the `prefix` encoding, one token per layout object
+before the first step). Relative-position attention biases (T5 buckets, causal). The residual
+stream after the embedding and after every block passes a named hook point `hook_resid[l]`,
+l = 0..L, so probes, controllers and tests attach without editing the model; `forward(...,
+edit_layer=l, edit=f)` runs "blocks below l → x ← f(x) → blocks above", the one path used by
+ground-truth controllers, the metacontroller, internal RL and serving.
+
+Observation encodings (`obs_encoding`):
+- `onehot` (paper): the G²(W+O+1) one-hot observation through one linear map, every step.
+- `prefix`: the colored cells and walls as prefix tokens (object type + cell embeddings), then
+  one token per step embedding the agent's cell. See ../shared/CPU-PROTOTYPE.md for why.
+Losses: −log p(a_t | o_≤t) − λ·log p(o_t+1 | o_≤t), where the next observation is represented by
+the agent's next cell (the only part of the grid observation that changes).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+Edit = Callable[[Tensor], Tensor]
+ENCODINGS = ("onehot", "prefix")
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """Base model shape; the paper's grid model is 6 layers, d 256, 4 heads × 64, MLP 512."""
+
+    n_layers: int = 4
+    d_model: int = 128
+    n_heads: int = 4
+    d_mlp: int = 512
+    pos_buckets: int = 32
+    pos_max_distance: int = 128
+    obs_encoding: str = "prefix"
+    grid_size: int = 7
+    n_colors: int = 8
+    n_walls: int = 4
+    n_actions: int = 4
+
+    def __post_init__(self) -> None:
+        if self.obs_encoding not in ENCODINGS:
+            raise ValueError(f"obs_encoding={self.obs_encoding!r}: expected one of {ENCODINGS}")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
+
+    @property
+    def n_cells(self) -> int:
+        return self.grid_size * self.grid_size
+
+    @property
+    def n_prefix(self) -> int:
+        return self.n_colors + self.n_walls if self.obs_encoding == "prefix" else 0
+
+    @property
+    def mid_layer(self) -> int:
+        """l = L/2, where controllers read and write the residual stream."""
+        return self.n_layers // 2
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def relative_bucket(distance: Tensor, n_buckets: int, max_distance: int) -> Tensor:
+    """T5 causal buckets of distance = query − key ≥ 0: exact below n/2, log-spaced up to max."""
+    exact = n_buckets // 2
+    log_bucket = exact + (
+        torch.log(distance.float().clamp(min=1) / exact) / math.log(max_distance / exact) * (n_buckets - exact)
+    ).long()
+    return torch.where(distance < exact, distance, log_bucket.clamp(max=n_buckets - 1))
+
+
+class HookPoint(nn.Identity):
+    """A named identity on the residual stream: attach torch forward hooks to read or replace it."""
+
+
+class Block(nn.Module):
+    """x = x + attn(ln(x)); x = x + mlp(ln(x))."""
+
+    def __init__(self, cfg: TransformerConfig) -> None:
+        super().__init__()
+        self.n_heads, self.d_head = cfg.n_heads, cfg.d_model // cfg.n_heads
+        self.ln1 = nn.LayerNorm(cfg.d_model)
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
+        self.out = nn.Linear(cfg.d_model, cfg.d_model)
+        self.ln2 = nn.LayerNorm(cfg.d_model)
+        self.mlp = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_mlp), nn.ReLU(), nn.Linear(cfg.d_mlp, cfg.d_model))
+
+    def forward(self, x: Tensor, bias: Tensor, cache: tuple[Tensor, Tensor, int] | None = None) -> Tensor:
+        b, t, d = x.shape
+        q, k, v = self.qkv(self.ln1(x)).view(b, t, 3, self.n_heads, self.d_head).permute(2, 0, 3, 1, 4)  # (B, H, T, dh) each
+        if cache is not None:  # step mode: append this step's keys/values, attend to all so far
+            k_cache, v_cache, length = cache
+            k_cache[:, :, length : length + t] = k
+            v_cache[:, :, length : length + t] = v
+            k, v = k_cache[:, :, : length + t], v_cache[:, :, : length + t]
+        att = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)  # (B, H, T, dh)
+        x = x + self.out(att.transpose(1, 2).reshape(b, t, d))
+        return x + self.mlp(self.ln2(x))
+
+
+class PinpadTransformer(nn.Module):
+    """The grid base model: causal Transformer, action head, next-cell head, hook points."""
+
+    def __init__(self, cfg: TransformerConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        d, g2 = cfg.d_model, cfg.n_cells
+        n_channels = cfg.n_colors + cfg.n_walls + 1
+        if cfg.obs_encoding == "onehot":
+            # Linear(G²·channels → d) applied to the one-hot, stored as (G², channels, d) so that a
+            # token is a sum of rows: identical to the matrix product, without the 637-wide input.
+            self.obs_weight = nn.Parameter(torch.randn(g2, n_channels, d) / math.sqrt(n_channels * 2))
+            self.obs_bias = nn.Parameter(torch.zeros(d))
+        else:
+            self.object_type = nn.Embedding(cfg.n_colors + cfg.n_walls, d)
+            self.cell = nn.Embedding(g2, d)
+            self.agent_cell = nn.Embedding(g2, d)
+            self.step_type = nn.Parameter(torch.zeros(d))
+        self.pos_bias = nn.Embedding(cfg.pos_buckets, cfg.n_heads)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.hook_resid = nn.ModuleList(HookPoint() for _ in range(cfg.n_layers + 1))
+        self.ln_f = nn.LayerNorm(d)
+        self.action_head = nn.Linear(d, cfg.n_actions)
+        self.next_cell_head = nn.Linear(d, g2)
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=0.02)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, std=0.02)
+
+    # ------------------------------------------------------------------ embedding
+    def embed_layout(self, colors: Tensor, walls: Tensor) -> Tensor:
+        """(B, n_colors), (B, n_walls) cells → (B, P, d) prefix tokens, or (B, 1, d) layout term."""
+        cfg = self.cfg
+        cells = torch.cat([colors, walls], dim=1).long()  # (B, C+W)
+        kinds = torch.arange(cfg.n_colors + cfg.n_walls, device=cells.device)
+        if cfg.obs_encoding == "prefix":
+            return self.object_type(kinds)[None] + self.cell(cells)  # (B, P, d)
+        return self.obs_weight[cells, kinds].sum(dim=1, keepdim=True) + self.obs_bias  # (B, 1, d)
+
+    def embed_steps(self, layout: Tensor, pos: Tensor) -> Tensor:
+        """(B, T) agent cells → (B, T, d) step tokens."""
+        if self.cfg.obs_encoding == "prefix":
+            return self.agent_cell(pos.long()) + self.step_type
+        return layout + self.obs_weight[pos.long(), -1]
+
+    def attention_bias(self, q_pos: Tensor, k_len: int) -> Tensor:
+        """(H, Tq, Tk) relative-position bias, −inf above the diagonal (causal)."""
+        k_pos = torch.arange(k_len, device=q_pos.device)
+        dist = q_pos[:, None] - k_pos[None, :]  # (Tq, Tk)
+        bias = self.pos_bias(relative_bucket(dist.clamp(min=0), self.cfg.pos_buckets, self.cfg.pos_max_distance))
+        bias = bias.permute(2, 0, 1)  # (H, Tq, Tk)
+        return bias.masked_fill(dist < 0, float("-inf"))
+
+    # ------------------------------------------------------------------ forward
+    def forward(
+        self,
+        colors: Tensor,
+        walls: Tensor,
+        pos: Tensor,
+        edit_layer: int | None = None,
+        edit: Edit | None = None,
+        return_resid: bool = False,
+    ) -> dict[str, Tensor | list[Tensor]]:
+        """Parallel forward over whole episodes.
+
+        colors (B, n_colors), walls (B, n_walls), pos (B, T) agent cell at each step.
+        Returns `action_logits` (B, T, n_actions), `next_cell_logits` (B, T, G²) and, with
+        return_resid, `resid`: the L+1 residual streams at the step tokens, each (B, T, d).
+        `edit` replaces the residual at layer `edit_layer` (0 = after embedding) by edit(x),
+        for step tokens only (the prefix tokens are layout, not behaviour).
+        """
+        layout = self.embed_layout(colors, walls)
+        steps = self.embed_steps(layout, pos)
+        p = self.cfg.n_prefix
+        x = torch.cat([layout, steps], dim=1) if p else steps  # (B, P+T, d)
+        bias = self.attention_bias(torch.arange(x.shape[1], device=x.device), x.shape[1])
+        resid: list[Tensor] = []
+        for layer in range(self.cfg.n_layers + 1):
+            if layer == edit_layer and edit is not None:
+                x = torch.cat([x[:, :p], edit(x[:, p:])], dim=1) if p else edit(x)
+            x = self.hook_resid[layer](x)
+            if return_resid:
+                resid.append(x[:, p:])
+            if layer < self.cfg.n_layers:
+                x = self.blocks[layer](x, bias)
+        out: dict[str, Tensor | list[Tensor]] = self._heads(x[:, p:])
+        if return_resid:
+            out["resid"] = resid
+        return out
+
+    def _heads(self, x: Tensor) -> dict[str, Tensor | list[Tensor]]:
+        h = self.ln_f(x)
+        return {"action_logits": self.action_head(h), "next_cell_logits": self.next_cell_head(h)}
+
+    # ------------------------------------------------------------------ step mode
+    def init_cache(self, colors: Tensor, walls: Tensor, max_steps: int) -> dict:
+        """KV cache for B episodes stepping together; the prefix (if any) is encoded now."""
+        cfg = self.cfg
+        b = colors.shape[0]
+        total = cfg.n_prefix + max_steps
+        d_head = cfg.d_model // cfg.n_heads
+        kv = [
+            (torch.zeros(b, cfg.n_heads, total, d_head, device=colors.device),
+             torch.zeros(b, cfg.n_heads, total, d_head, device=colors.device))
+            for _ in range(cfg.n_layers)
+        ]
+        cache = {"kv": kv, "length": 0, "layout": self.embed_layout(colors, walls), "max_len": total}
+        if cfg.n_prefix:
+            x = cache["layout"]
+            bias = self.attention_bias(torch.arange(x.shape[1], device=x.device), x.shape[1])
+            for layer, block in enumerate(self.blocks):
+                x = block(x, bias, (*kv[layer], 0))
+            cache["length"] = x.shape[1]
+        return cache
+
+    def step(self, cache: dict, pos: Tensor, edit_layer: int | None = None, edit: Edit | None = None,
+             return_resid: bool = False) -> dict[str, Tensor | list[Tensor]]:
+        """One step for B episodes: pos (B,) → logits (B, ·) and optionally resid (L+1 × (B, d))."""
+        length = cache["length"]
+        if length >= cache["max_len"]:
+            raise ValueError(f"KV cache full ({cache['max_len']} tokens): init_cache with a larger max_steps")
+        x = self.embed_steps(cache["layout"], pos[:, None])  # (B, 1, d)
+        bias = self.attention_bias(torch.tensor([length], device=x.device), length + 1)
+        resid: list[Tensor] = []
+        for layer in range(self.cfg.n_layers + 1):
+            if layer == edit_layer and edit is not None:
+                x = edit(x)
+            x = self.hook_resid[layer](x)
+            if return_resid:
+                resid.append(x[:, 0])
+            if layer < self.cfg.n_layers:
+                x = self.blocks[layer](x, bias, (*cache["kv"][layer], length))
+        cache["length"] = length + 1
+        out = {k: v[:, 0] for k, v in self._heads(x).items()}
+        if return_resid:
+            out["resid"] = resid
+        return out
