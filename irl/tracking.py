@@ -85,3 +85,26 @@ def run_url(run: mlflow.ActiveRun | Any) -> str:
     base = os.environ.get("IRL_MLFLOW_UI_URL", DEFAULT_UI_URL).rstrip("/")
     info = run.info
     return f"{base}/#/experiments/{info.experiment_id}/runs/{info.run_id}"
+
+
+def register_model_dir(run: Any, local_dir: str | Path, name: str, aliases: tuple[str, ...] = ("champion",),
+                       artifact_path: str = "model") -> str:
+    """Log `local_dir` (safetensors + config.json) under the run and register it as a new version
+    of `name` carrying `aliases`. Returns the version. (MLflow 3's `register_model` wants a
+    LoggedModel flavour; these are plain files, so the version is created from their URI.)"""
+    client = mlflow.MlflowClient()
+    mlflow.log_artifacts(str(local_dir), artifact_path=artifact_path)
+    try:
+        client.get_registered_model(name)
+    except mlflow.exceptions.MlflowException:
+        client.create_registered_model(name, description="internal-rl model: safetensors weights + JSON config")
+    version = client.create_model_version(name, source=f"{run.info.artifact_uri}/{artifact_path}", run_id=run.info.run_id)
+    for alias in aliases:
+        client.set_registered_model_alias(name, alias, version.version)
+    return str(version.version)
+
+
+def download_model(name: str, alias: str = "champion", dst: str | Path | None = None) -> Path:
+    """Local directory holding the registered model `name@alias`."""
+    configure()
+    return Path(mlflow.artifacts.download_artifacts(f"models:/{name}@{alias}", dst_path=None if dst is None else str(dst)))

@@ -164,3 +164,22 @@ def test_same_seed_same_layouts() -> None:
     b = GridPinpadBatch(GridConfig(), resolve_tasks("pretrain"), 64, seed=7)
     a.reset(), b.reset()
     assert (a.colors == b.colors).all() and (a.pos == b.pos).all() and (a.task_id == b.task_id).all()
+
+
+def test_any_task_mode_accepts_every_task_of_the_set_and_only_those() -> None:
+    cfg = GridConfig()
+    from irl.envs.tasks import TaskSet
+
+    tasks = TaskSet("two", ((0, 1, 2, 3), (0, 1, 4, 5)), 2)
+    env = GridPinpadBatch(cfg, tasks, 3, seed=0, any_task=True)
+    env.load_layouts(np.array([COLORS] * 3), np.array([WALLS] * 3), np.array([cell(1, 2)] * 3), np.array([0, 0, 1]))
+    # all three visit 0 then 1: (1,2)→(0,2)→(0,1)=0 →(0,2)→(0,3)=1
+    for a in (UP, LEFT, RIGHT, RIGHT):
+        env.step(np.array([a] * 3))
+    assert (env.progress == 2).all() and not env.done.any()
+    # episode 0 → color 2 at (2,1), episode 1 → color 4 at (4,1) (task 1 although drawn with task 0),
+    # episode 2 → color 3 at (2,3) (continues neither task): fail
+    paths = {0: [LEFT, DOWN, DOWN, LEFT, LEFT, LEFT], 1: [LEFT, DOWN, DOWN, DOWN, DOWN, LEFT], 2: [DOWN, DOWN] + [UP] * 4}
+    for t in range(6):
+        env.step(np.array([paths[i][t] for i in range(3)]))
+    assert env.progress.tolist()[:2] == [3, 3] and env.done[2] and not env.success[2]

@@ -20,7 +20,7 @@ def _model(encoding: str) -> PinpadTransformer:
     return PinpadTransformer(cfg).eval()
 
 
-@pytest.mark.parametrize("encoding", ["onehot", "prefix"])
+@pytest.mark.parametrize("encoding", ["onehot", "prefix", "egocentric"])
 def test_kv_cached_steps_equal_the_parallel_forward(encoding: str) -> None:
     model = _model(encoding)
     colors, walls, pos = _batch()
@@ -47,7 +47,7 @@ def test_onehot_encoding_is_a_linear_map_of_the_637_dim_observation() -> None:
     torch.testing.assert_close(model.embed_steps(layout, pos), linear, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("encoding", ["onehot", "prefix"])
+@pytest.mark.parametrize("encoding", ["onehot", "prefix", "egocentric"])
 def test_a_zero_edit_leaves_outputs_bit_identical(encoding: str) -> None:
     model = _model(encoding)
     colors, walls, pos = _batch()

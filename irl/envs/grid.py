@@ -85,6 +85,7 @@ class GridPinpadBatch:
         seed: int | np.random.Generator | None = None,
         max_redraws: int = 200,
         pool_size: int | None = None,
+        any_task: bool = False,
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs={num_envs}: must be >= 1")
@@ -94,6 +95,10 @@ class GridPinpadBatch:
         self.config = config
         self.task_set = task_set
         self.num_envs = num_envs
+        # any_task: an episode succeeds by completing *any* task of the set (a model that never sees
+        # the task is scored this way) and fails on a color that continues none of them. The layout
+        # is still drawn solvable for one task of the set, which `target`/`subgoal` describe.
+        self.any_task = any_task
         self.max_redraws = max_redraws
         self.pool_size = pool_size or max(64, min(4096, 4 * num_envs))
         self.rng = np.random.default_rng(seed)
@@ -117,6 +122,7 @@ class GridPinpadBatch:
         self.t = np.zeros(n, dtype=np.int64)
         self.done = np.ones(n, dtype=bool)
         self.success = np.zeros(n, dtype=bool)
+        self.candidates = np.ones((n, len(task_set.tasks)), dtype=bool)  # tasks still consistent (any_task)
         self.dist = np.full((n, c, g2), UNREACHABLE, dtype=np.uint8)
         self._dist_stale = np.ones(n, dtype=bool)  # distance maps are built on first use (the expert)
         self._layout_obs = np.zeros((n, g2, config.n_channels), dtype=np.int8)
@@ -220,6 +226,7 @@ class GridPinpadBatch:
         self.t[idx] = 0
         self.done[idx] = False
         self.success[idx] = False
+        self.candidates[idx] = True
 
     @staticmethod
     def layout_distances(colors: np.ndarray, walls: np.ndarray, size: int) -> np.ndarray:
@@ -256,7 +263,7 @@ class GridPinpadBatch:
         """Drop the unmasked episodes from the batch (rows keep their order), so a tail of long
         episodes does not pay for the finished ones."""
         for name in ("colors", "walls", "cell_map", "pos", "task_id", "task", "task_len", "progress", "t",
-                     "done", "success", "dist", "_dist_stale", "_layout_obs"):
+                     "done", "success", "candidates", "dist", "_dist_stale", "_layout_obs"):
             setattr(self, name, getattr(self, name)[mask])
         self.num_envs = int(self.pos.shape[0])
         self._rows = np.arange(self.num_envs)
@@ -293,11 +300,20 @@ class GridPinpadBatch:
         moved = live & (new != self.pos)
         content = np.where(moved, self.cell_map[self._rows, new], EMPTY)
         entered = content >= 0  # walls never entered, so content >= 0 is a color
-        correct = entered & (content == self.target)
+        if self.any_task:
+            table, lens = self._task_table, self._task_lens
+            col = np.minimum(self.progress, table.shape[1] - 1)
+            continues = (table[:, col].T == content[:, None]) & (lens[None, :] > self.progress[:, None])
+            still = self.candidates & continues  # (N, n_tasks)
+            correct = entered & still.any(axis=1)
+            self.candidates = np.where(correct[:, None], still, self.candidates)
+            completed = correct & (still & (lens[None, :] == self.progress[:, None] + 1)).any(axis=1)
+        else:
+            correct = entered & (content == self.target)
+            completed = correct & (self.progress + 1 == self.task_len)
         wrong = entered & ~correct
         self.pos = np.where(live, new, self.pos)
         self.progress += correct
-        completed = correct & (self.progress == self.task_len)
         self.t += live
         terminated = wrong | completed
         truncated = live & ~terminated & (self.t >= self.config.horizon)

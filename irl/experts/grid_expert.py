@@ -60,3 +60,22 @@ class ShortestPathExpert:
             if noisy.any():
                 actions = np.where(noisy, self._pick(safe_action_mask(env)), actions)
         return actions
+
+
+def optimal_moves(colors: np.ndarray, walls: np.ndarray, pos: np.ndarray, target: np.ndarray, size: int) -> np.ndarray:
+    """(S, 4) bool: shortest moves toward `target` from `pos` on each step's layout.
+
+    colors (S, n_colors), walls (S, n_walls), pos (S,), target (S,) color. Used to score a
+    model's actions along dataset trajectories (teacher forcing) without stepping an env.
+    """
+    from irl.envs.grid import GridPinpadBatch
+    from irl.envs.grid_paths import neighbor_table
+
+    rows = np.arange(pos.shape[0])
+    dist = GridPinpadBatch.layout_distances(colors.astype(np.int64), walls.astype(np.int64), size)
+    cells = neighbor_table(size)[pos]  # (S, 4)
+    blocked = (cells[:, :, None] == walls[:, None, :]).any(-1)
+    cells = np.where(blocked, pos[:, None], cells)
+    d = dist[rows[:, None], target[:, None], cells].astype(np.int64)
+    best = d.min(axis=1, keepdims=True)
+    return (d == best) & (best < UNREACHABLE)

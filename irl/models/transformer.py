@@ -11,6 +11,9 @@ Observation encodings (`obs_encoding`):
 - `onehot` (paper): the G²(W+O+1) one-hot observation through one linear map, every step.
 - `prefix`: the colored cells and walls as prefix tokens (object type + cell embeddings), then
   one token per step embedding the agent's cell. See ../shared/CPU-PROTOTYPE.md for why.
+- `egocentric`: one token per step, the same information as the one-hot seen from the agent:
+  its cell, the content of its cell (which color it stands on: visits become visible), and each
+  object's offset from the agent (object type × relative offset embeddings, summed).
 Losses: −log p(a_t | o_≤t) − λ·log p(o_t+1 | o_≤t), where the next observation is represented by
 the agent's next cell (the only part of the grid observation that changes).
 """
@@ -26,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 Edit = Callable[[Tensor], Tensor]
-ENCODINGS = ("onehot", "prefix")
+ENCODINGS = ("onehot", "prefix", "egocentric")
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,12 @@ class PinpadTransformer(nn.Module):
         self.cfg = cfg
         d, g2 = cfg.d_model, cfg.n_cells
         n_channels = cfg.n_colors + cfg.n_walls + 1
-        if cfg.obs_encoding == "onehot":
+        if cfg.obs_encoding == "egocentric":
+            span = 2 * cfg.grid_size - 1
+            self.agent_cell = nn.Embedding(g2, d)
+            self.standing_on = nn.Embedding(cfg.n_colors + 1, d)  # a color, or n_colors = floor
+            self.relative = nn.Embedding((cfg.n_colors + cfg.n_walls) * span * span, d)
+        elif cfg.obs_encoding == "onehot":
             # Linear(G²·channels → d) applied to the one-hot, stored as (G², channels, d) so that a
             # token is a sum of rows: identical to the matrix product, without the 637-wide input.
             self.obs_weight = nn.Parameter(torch.randn(g2, n_channels, d) / math.sqrt(n_channels * 2))
@@ -148,13 +156,27 @@ class PinpadTransformer(nn.Module):
         kinds = torch.arange(cfg.n_colors + cfg.n_walls, device=cells.device)
         if cfg.obs_encoding == "prefix":
             return self.object_type(kinds)[None] + self.cell(cells)  # (B, P, d)
+        if cfg.obs_encoding == "egocentric":
+            return cells  # (B, C+W) object cells; tokens are built per step
         return self.obs_weight[cells, kinds].sum(dim=1, keepdim=True) + self.obs_bias  # (B, 1, d)
 
     def embed_steps(self, layout: Tensor, pos: Tensor) -> Tensor:
         """(B, T) agent cells → (B, T, d) step tokens."""
-        if self.cfg.obs_encoding == "prefix":
-            return self.agent_cell(pos.long()) + self.step_type
-        return layout + self.obs_weight[pos.long(), -1]
+        cfg = self.cfg
+        pos = pos.long()
+        if cfg.obs_encoding == "prefix":
+            return self.agent_cell(pos) + self.step_type
+        if cfg.obs_encoding == "egocentric":
+            g, span = cfg.grid_size, 2 * cfg.grid_size - 1
+            cells = layout  # (B, K) with K = n_colors + n_walls
+            on_color = cells[:, None, : cfg.n_colors] == pos[:, :, None]  # (B, T, n_colors)
+            standing = torch.where(on_color.any(-1), on_color.float().argmax(-1), cfg.n_colors)
+            dr = cells[:, None, :] // g - pos[:, :, None] // g + g - 1  # (B, T, K)
+            dc = cells[:, None, :] % g - pos[:, :, None] % g + g - 1
+            kinds = torch.arange(cells.shape[1], device=pos.device)
+            rel = self.relative((kinds * span + dr) * span + dc).sum(dim=2)  # (B, T, d)
+            return self.agent_cell(pos) + self.standing_on(standing) + rel
+        return layout + self.obs_weight[pos, -1]
 
     def attention_bias(self, q_pos: Tensor, k_len: int) -> Tensor:
         """(H, Tq, Tk) relative-position bias, −inf above the diagonal (causal)."""

@@ -61,7 +61,7 @@ def test_collect_flow_on_a_prefect_server_tracks_to_mlflow(isolated_tracking: Pa
     assert manifest["counts"]["episodes"] == 256
 
 
-def test_dvc_repro_runs_the_collect_stage_on_the_temporary_server(isolated_tracking: Path) -> None:
+def test_dvc_repro_runs_the_pipeline_on_the_temporary_server(isolated_tracking: Path) -> None:
     repo = copy_project(isolated_tracking / "repo", profile="smoke")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     out = _run(["dvc", "repro"], cwd=repo, env=env)
@@ -71,6 +71,12 @@ def test_dvc_repro_runs_the_collect_stage_on_the_temporary_server(isolated_track
     metrics = json.loads((repo / "metrics/grid/collect.json").read_text())
     assert metrics["profile"] == "smoke" and metrics["expert_success"] == 1.0
     assert load_dataset(repo / "data/grid/D_star").manifest["expert"]["epsilon"] == 0.0
+    pre = json.loads((repo / "metrics/grid/pretrain.json").read_text())
+    assert pre["profile"] == "smoke" and pre["steps"] == 30 and 0 <= pre["rollout_success"] <= 1
+    assert (repo / "models/grid/base/model.safetensors").is_file()
+    mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+    version = mlflow.MlflowClient().get_model_version_by_alias("irl-grid-base", "champion")
+    assert int(version.version) == 1 and version.source.endswith("/model")
     status = _run(["dvc", "status", "--json"], cwd=repo, env=env)
     assert json.loads(status.stdout) == {}
     again = _run(["dvc", "repro"], cwd=repo, env=env)
@@ -84,5 +90,6 @@ def test_pipeline_flow_runs_collect_as_a_subflow(isolated_tracking: Path, prefec
     (parent,) = httpx.post(f"{prefect_api}/flow_runs/filter", json={"flows": {"name": {"any_": ["grid_pipeline"]}}}).json()
     assert parent["state_type"] == "COMPLETED"
     children = httpx.post(f"{prefect_api}/flow_runs/filter", json={"flow_runs": {"parent_flow_run_id": {"any_": [parent["id"]]}}}).json()
-    assert len(children) == 1 and children[0]["state_type"] == "COMPLETED"
+    assert len(children) == 2
+    assert all(c["state_type"] == "COMPLETED" for c in children)
     assert json.loads((repo / "metrics/grid/collect.json").read_text())["profile"] == "smoke"

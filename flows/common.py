@@ -1,0 +1,34 @@
+"""What every stage flow shares: its profile, its MLflow run, its Prefect artifact."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlflow
+from prefect.artifacts import create_markdown_artifact
+from prefect.context import get_run_context
+
+from irl import tracking
+from irl.config import load_profile
+
+
+def profile_sections(params_path: str, profile: str | None) -> tuple[str, dict[str, Any]]:
+    return load_profile(params_path, profile)
+
+
+def flow_run_tags(profile: str) -> dict[str, str]:
+    ctx = get_run_context()
+    run = getattr(ctx, "flow_run", None) or getattr(getattr(ctx, "task_run", None), "flow_run_id", None)
+    run_id = getattr(run, "id", run)
+    return {"irl.profile": profile, "prefect.flow_run_id": str(run_id)}
+
+
+def log_flat_metrics(metrics: dict[str, Any], step: int | None = None) -> None:
+    flat = {k: float(v) for k, v in tracking.flatten(metrics).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    if flat:
+        mlflow.log_metrics(flat, step=step)
+
+
+def publish_markdown(key: str, title: str, body: str, run_url: str | None = None) -> None:
+    link = f"\n\nMLflow run: [{run_url.rsplit('/', 1)[-1]}]({run_url})\n" if run_url else ""
+    create_markdown_artifact(key=key, markdown=f"# {title}\n\n{body}{link}", description=title)

@@ -1,0 +1,230 @@
+"""Pretraining the grid base model on D: −log p(a_t | o_≤t) − λ·log p(o_t+1 | o_≤t) (DESIGN.md §1).
+
+Checkpoints (weights, AdamW state, data position, RNG) are safetensors + JSON written atomically;
+a run restarted with the same config resumes from the last one and sees the same batches, so the
+loss curve continues as if never stopped. Periodic evaluation logs closed-loop success and the
+mid-layer subgoal probe, so a run shows *when* the abstraction forms.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from irl.data.dataset import PinpadDataset
+from irl.envs.grid import GridConfig
+from irl.envs.tasks import TaskSet
+from irl.eval.probe import probe_by_layer
+from irl.eval.rollout import fresh_env, rollout
+from irl.experts.grid_expert import optimal_moves
+from irl.io import atomic_directory
+from irl.models.transformer import PinpadTransformer, TransformerConfig
+from irl.training.batches import EpisodeBatches
+
+Logger = Callable[[int, dict[str, float]], None]
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """AdamW on D; the paper: 256k steps × 1024, lr 3e-4, wd 0.03, constant lr."""
+
+    steps: int
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.03
+    lambda_next_obs: float = 0.1
+    warmup_steps: int = 100
+    eval_every: int = 500
+    eval_episodes: int = 512
+    final_eval_episodes: int = 1024
+    probe_episodes: int = 1500
+    checkpoint_every: int = 250
+    log_every: int = 25
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "eval_every", "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)}: must be >= 1")
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def sequence_losses(model: PinpadTransformer, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean action NLL and next-cell NLL over the real (unpadded) steps."""
+    out = model(batch["colors"], batch["walls"], batch["pos"])
+    m = batch["mask"]
+    action_nll = F.cross_entropy(out["action_logits"][m], batch["action"][m])
+    next_nll = F.cross_entropy(out["next_cell_logits"][m], batch["next_pos"][m])
+    return action_nll, next_nll
+
+
+def _fingerprint(model_cfg: TransformerConfig, cfg: PretrainConfig, data: PinpadDataset) -> str:
+    train_keys = {k: v for k, v in asdict(cfg).items() if k not in ("device",)}
+    blob = json.dumps({"model": model_cfg.to_dict(), "train": train_keys,
+                       "data": {k: v["sha256"] for k, v in data.manifest["arrays"].items()}}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _save_checkpoint(path: Path, model: PinpadTransformer, opt: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    opt_state = opt.state_dict()
+    tensors, scalars = {}, {}
+    for pid, st in opt_state["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"{pid}.{k}"] = v.detach().cpu().contiguous()
+            else:
+                scalars[f"{pid}.{k}"] = v
+    with atomic_directory(path) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
+        save_file(tensors, str(tmp / "optimizer.safetensors"))
+        (tmp / "state.json").write_text(json.dumps({**state, "optimizer_scalars": scalars,
+                                                     "param_groups": opt_state["param_groups"]}, indent=1))
+
+
+def _load_checkpoint(path: Path, model: PinpadTransformer, opt: torch.optim.Optimizer, device: torch.device) -> dict[str, Any]:
+    state = json.loads((path / "state.json").read_text())
+    model.load_state_dict(load_file(str(path / "model.safetensors"), device=str(device)))
+    tensors = load_file(str(path / "optimizer.safetensors"), device=str(device))
+    opt_state: dict[int, dict[str, Any]] = {}
+    for key, v in tensors.items():
+        pid, name = key.split(".", 1)
+        opt_state.setdefault(int(pid), {})[name] = v
+    for key, v in state.pop("optimizer_scalars").items():
+        pid, name = key.split(".", 1)
+        opt_state.setdefault(int(pid), {})[name] = v
+    opt.load_state_dict({"state": opt_state, "param_groups": state.pop("param_groups")})
+    return state
+
+
+@torch.no_grad()
+def teacher_forced_metrics(model: PinpadTransformer, batches: EpisodeBatches, episodes: np.ndarray, size: int) -> dict[str, float]:
+    """On held-out D* steps: action NLL and the optimal-action rate.
+
+    optimal_action_rate: the model's most likely action is a shortest move toward the true next
+    color. The first color of a pair is partly a guess (the task is never an input: after a pair,
+    several pairs may follow), so the rate is also reported on the determined steps alone — those
+    heading for the second color of a pair, which the visited first color fixes.
+    """
+    nll, hits, hits_det, n, n_det = 0.0, 0, 0, 0, 0
+    for start in range(0, len(episodes), 256):
+        b = batches.gather(episodes[start : start + 256])
+        out = model(b["colors"], b["walls"], b["pos"])
+        m = b["mask"]
+        logits = out["action_logits"][m].float()
+        nll += float(F.cross_entropy(logits, b["action"][m], reduction="sum"))
+        steps_per_ep = m.sum(1).cpu().numpy()
+        ep_rows = np.repeat(np.arange(m.shape[0]), steps_per_ep)
+        colors, walls = b["colors"].cpu().numpy()[ep_rows], b["walls"].cpu().numpy()[ep_rows]
+        pos = b["pos"][m].cpu().numpy()
+        target = b["target"][m].cpu().numpy()
+        ok = optimal_moves(colors, walls, pos, target, size)[np.arange(pos.size), logits.argmax(-1).cpu().numpy()]
+        determined = target % 2 == 1
+        hits += int(ok.sum()); n += ok.size
+        hits_det += int(ok[determined].sum()); n_det += int(determined.sum())
+    return {"action_nll": nll / n, "optimal_action_rate": hits / n, "optimal_action_rate_determined": hits_det / max(n_det, 1)}
+
+
+def pretrain(
+    model_cfg: TransformerConfig,
+    cfg: PretrainConfig,
+    data: PinpadDataset,
+    heldout: PinpadDataset,
+    env_cfg: GridConfig,
+    task_set: TaskSet,
+    workdir: Path,
+    log: Logger | None = None,
+    progress: bool = False,
+) -> tuple[PinpadTransformer, dict[str, Any]]:
+    """Train (or resume) the base model; return it with final metrics and the eval history."""
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    model = PinpadTransformer(model_cfg).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    batches = EpisodeBatches(data, cfg.batch_size, cfg.seed, device)
+    probe_batches = EpisodeBatches(heldout, 256, cfg.seed, device)
+    fingerprint = _fingerprint(model_cfg, cfg, data)
+    ckpt = workdir / "checkpoint"
+    state: dict[str, Any] = {"step": 0, "epoch": 0, "index": 0, "tokens": 0, "train_s": 0.0, "history": []}
+    if (ckpt / "state.json").is_file():
+        saved = json.loads((ckpt / "state.json").read_text())
+        if saved.get("fingerprint") != fingerprint:
+            raise RuntimeError(f"{ckpt}: checkpoint is from another config or dataset; delete it to start afresh")
+        state = _load_checkpoint(ckpt, model, opt, device)
+    state["fingerprint"] = fingerprint
+    log = log or (lambda step, metrics: None)
+    n_classes = 4 if task_set.colors_per_subgoal == 2 else env_cfg.n_colors
+
+    def evaluate(n_episodes: int) -> dict[str, float]:
+        model.eval()
+        env = fresh_env(env_cfg, task_set, n_episodes, seed=cfg.seed + 17 + state["step"], any_task=True)
+        success = rollout(model, env, seed=cfg.seed).success_rate
+        probe = probe_by_layer(model, probe_batches, cfg.probe_episodes, seed=cfg.seed, n_classes=n_classes, layers=[model_cfg.mid_layer])[0]
+        model.train()
+        return {"rollout_success": success, "probe_mid_layer": probe}
+
+    bar = tqdm(total=cfg.steps, initial=state["step"], desc="pretrain", disable=not progress)
+    model.train()
+    window_tokens, window_t0 = 0, time.perf_counter()
+    while state["step"] < cfg.steps:
+        t0 = time.perf_counter()
+        batch = batches.batch(state["epoch"], state["index"])
+        lr = cfg.lr * min(1.0, (state["step"] + 1) / max(cfg.warmup_steps, 1))  # then constant, as the paper
+        for group in opt.param_groups:
+            group["lr"] = lr
+        action_nll, next_nll = sequence_losses(model, batch)
+        loss = action_nll + cfg.lambda_next_obs * next_nll
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        tokens = int(batch["mask"].sum())
+        state["tokens"] += tokens
+        window_tokens += tokens
+        state["train_s"] += time.perf_counter() - t0
+        state["step"] += 1
+        state["index"] += 1
+        if state["index"] >= batches.batches_per_epoch:
+            state["epoch"], state["index"] = state["epoch"] + 1, 0
+        bar.update(1)
+        if state["step"] % cfg.log_every == 0:
+            now = time.perf_counter()
+            metrics = {"losses/action_nll": action_nll.item(), "losses/next_obs_nll": next_nll.item(),
+                       "losses/total": loss.item(), "perf/tokens_per_s": window_tokens / (now - window_t0),
+                       "charts/tokens": state["tokens"], "charts/lr": lr}
+            window_tokens, window_t0 = 0, now
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+            log(state["step"], metrics)
+        if state["step"] % cfg.eval_every == 0 or state["step"] == cfg.steps:
+            ev = evaluate(cfg.eval_episodes)
+            state["history"].append({"step": state["step"], "tokens": state["tokens"], "train_s": state["train_s"], **ev})
+            log(state["step"], {f"eval/{k}": v for k, v in ev.items()})
+            window_t0 = time.perf_counter()
+        if state["step"] % cfg.checkpoint_every == 0 or state["step"] == cfg.steps:
+            _save_checkpoint(ckpt, model, opt, state)
+    bar.close()
+
+    model.eval()
+    env = fresh_env(env_cfg, task_set, cfg.final_eval_episodes, seed=cfg.seed + 99991, any_task=True)
+    final = {"rollout_success": rollout(model, env, seed=cfg.seed + 1).success_rate,
+             "rollout_episodes": cfg.final_eval_episodes}
+    rng = np.random.default_rng(cfg.seed)
+    final.update(teacher_forced_metrics(model, probe_batches, rng.permutation(heldout.num_episodes)[:2000], env_cfg.size))
+    final.update(tokens=state["tokens"], train_s=state["train_s"], tokens_per_s=state["tokens"] / max(state["train_s"], 1e-9),
+                 steps=state["step"], history=state["history"])
+    return model, final

@@ -1,0 +1,96 @@
+"""Pretraining: resume after a kill continues the same loss curve; save → load → same outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from irl.data.collect import CollectConfig, collect_grid
+from irl.data.dataset import PinpadDataset, load_dataset, save_dataset
+from irl.envs.grid import GridConfig
+from irl.envs.tasks import resolve_tasks
+from irl.models.io import load_model, save_model
+from irl.models.transformer import TransformerConfig
+from irl.training.pretrain import PretrainConfig, pretrain
+
+MODEL = TransformerConfig(obs_encoding="egocentric", n_layers=2, d_model=32, n_heads=4, d_mlp=64)
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory: pytest.TempPathFactory) -> tuple[PinpadDataset, PinpadDataset]:
+    root = tmp_path_factory.mktemp("data")
+    out = []
+    for name, eps, n in (("D", 0.1, 400), ("D_star", 0.0, 150)):
+        r = collect_grid(GridConfig(), resolve_tasks("pretrain"), CollectConfig(n, eps, seed=len(name)))
+        save_dataset(root / name, r.arrays, r.meta)
+        out.append(load_dataset(root / name))
+    return out[0], out[1]
+
+
+def _cfg(**kw) -> PretrainConfig:
+    base = dict(steps=12, batch_size=16, eval_every=100, eval_episodes=16, final_eval_episodes=16,
+                probe_episodes=60, checkpoint_every=6, log_every=1, warmup_steps=3)
+    return PretrainConfig(**{**base, **kw})
+
+
+class Killed(Exception):
+    pass
+
+
+def test_resume_after_a_kill_continues_the_same_loss_curve(datasets, tmp_path: Path) -> None:
+    d, ds = datasets
+    full: dict[int, float] = {}
+    pretrain(MODEL, _cfg(), d, ds, GridConfig(), resolve_tasks("pretrain"), tmp_path / "a",
+             log=lambda s, m: full.__setitem__(s, m["losses/total"]) if "losses/total" in m else None)
+
+    def kill_at_8(step: int, m: dict) -> None:
+        if step == 8:
+            raise Killed()
+
+    with pytest.raises(Killed):
+        pretrain(MODEL, _cfg(), d, ds, GridConfig(), resolve_tasks("pretrain"), tmp_path / "b", log=kill_at_8)
+    assert json.loads((tmp_path / "b/checkpoint/state.json").read_text())["step"] == 6
+    resumed: dict[int, float] = {}
+    pretrain(MODEL, _cfg(), d, ds, GridConfig(), resolve_tasks("pretrain"), tmp_path / "b",
+             log=lambda s, m: resumed.__setitem__(s, m["losses/total"]) if "losses/total" in m else None)
+    assert sorted(resumed) == list(range(7, 13))
+    for step in resumed:
+        assert resumed[step] == pytest.approx(full[step], rel=1e-5, abs=1e-6), step
+
+
+def test_a_checkpoint_of_another_config_is_refused(datasets, tmp_path: Path) -> None:
+    d, ds = datasets
+    pretrain(MODEL, _cfg(steps=6), d, ds, GridConfig(), resolve_tasks("pretrain"), tmp_path)
+    with pytest.raises(RuntimeError, match="another config"):
+        pretrain(MODEL, _cfg(steps=6, lr=0.5), d, ds, GridConfig(), resolve_tasks("pretrain"), tmp_path)
+
+
+def test_training_lowers_the_action_loss_and_reports_metrics(datasets, tmp_path: Path) -> None:
+    d, ds = datasets
+    losses: list[float] = []
+    _, final = pretrain(MODEL, _cfg(steps=40, checkpoint_every=40, eval_every=20), d, ds, GridConfig(),
+                        resolve_tasks("pretrain"), tmp_path,
+                        log=lambda s, m: losses.append(m["losses/action_nll"]) if "losses/action_nll" in m else None)
+    assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 0.05
+    assert [h["step"] for h in final["history"]] == [20, 40]
+    for key in ("rollout_success", "optimal_action_rate", "optimal_action_rate_determined", "action_nll", "tokens_per_s"):
+        assert key in final
+    assert 0.0 <= final["history"][-1]["probe_mid_layer"] <= 1.0
+
+
+def test_save_load_gives_identical_outputs(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    from irl.models.transformer import PinpadTransformer
+
+    model = PinpadTransformer(MODEL).eval()
+    save_model(tmp_path / "m", model, {"note": "test"})
+    loaded, spec = load_model(tmp_path / "m")
+    assert spec["meta"] == {"note": "test"} and spec["kind"] == "pinpad-transformer"
+    cells = torch.randperm(49)[:12][None]
+    pos = torch.randint(0, 49, (1, 10))
+    with torch.no_grad():
+        assert torch.equal(model(cells[:, :8], cells[:, 8:], pos)["action_logits"], loaded(cells[:, :8], cells[:, 8:], pos)["action_logits"])
+    assert not list((tmp_path / "m").glob("*.pt")) and not list((tmp_path / "m").glob("*.pkl"))
