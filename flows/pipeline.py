@@ -1,7 +1,7 @@
 """Flow `grid_pipeline`: the grid stages in order, as subflows of one Prefect run.
 
 `dvc repro` runs the stages one by one (and skips those whose inputs did not change); this flow
-is the same chain for the Prefect UI and deployments. Stages so far: collect_grid → pretrain_grid.
+is the same chain for the Prefect UI and deployments: collect → pretrain → probe → gt_controllers.
 
     python -m flows.pipeline [--profile smoke|default|paper]
 """
@@ -14,7 +14,9 @@ from typing import Any
 from prefect import flow
 
 from flows.collect import collect_grid_flow
+from flows.gt_controllers import gt_controllers_grid_flow
 from flows.pretrain import pretrain_grid_flow
+from flows.probe import probe_grid_flow
 
 
 @flow(name="grid_pipeline", log_prints=True)
@@ -22,6 +24,8 @@ def grid_pipeline(profile: str | None = None, params_path: str = "params.yaml") 
     """Run every grid stage on `profile` (default: the active profile in params.yaml)."""
     results = {"collect_grid": collect_grid_flow(profile=profile, params_path=params_path)}
     results["pretrain_grid"] = pretrain_grid_flow(profile=profile, params_path=params_path)
+    results["probe_grid"] = probe_grid_flow(profile=profile, params_path=params_path)
+    results["gt_controllers_grid"] = gt_controllers_grid_flow(profile=profile, params_path=params_path)
     return results
 
 

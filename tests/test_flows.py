@@ -77,6 +77,11 @@ def test_dvc_repro_runs_the_pipeline_on_the_temporary_server(isolated_tracking: 
     mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
     version = mlflow.MlflowClient().get_model_version_by_alias("irl-grid-base", "champion")
     assert int(version.version) == 1 and version.source.endswith("/model")
+    probe = json.loads((repo / "metrics/grid/probe.json").read_text())
+    assert len(probe["accuracy_by_layer"]) == 3 and probe["chance"] == 0.25
+    gt = json.loads((repo / "metrics/grid/gt_controllers.json").read_text())
+    assert {"ood_success_controlled", "ood_success_uncontrolled", "best_layer"} <= set(gt) and len(gt["sweep"]) == 2
+    assert (repo / "plots/grid/probe.png").read_bytes()[:4] == b"\x89PNG"
     status = _run(["dvc", "status", "--json"], cwd=repo, env=env)
     assert json.loads(status.stdout) == {}
     again = _run(["dvc", "repro"], cwd=repo, env=env)
@@ -90,6 +95,6 @@ def test_pipeline_flow_runs_collect_as_a_subflow(isolated_tracking: Path, prefec
     (parent,) = httpx.post(f"{prefect_api}/flow_runs/filter", json={"flows": {"name": {"any_": ["grid_pipeline"]}}}).json()
     assert parent["state_type"] == "COMPLETED"
     children = httpx.post(f"{prefect_api}/flow_runs/filter", json={"flow_runs": {"parent_flow_run_id": {"any_": [parent["id"]]}}}).json()
-    assert len(children) == 2
+    assert len(children) == 4
     assert all(c["state_type"] == "COMPLETED" for c in children)
     assert json.loads((repo / "metrics/grid/collect.json").read_text())["profile"] == "smoke"

@@ -11,10 +11,14 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from irl.io import atomic_directory
+from irl.models.controllers import ControllerConfig, LinearControllers
 from irl.models.transformer import PinpadTransformer, TransformerConfig
 
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
-KINDS: dict[str, tuple[type, type[nn.Module]]] = {"pinpad-transformer": (TransformerConfig, PinpadTransformer)}
+KINDS: dict[str, tuple[type, type[nn.Module]]] = {
+    "pinpad-transformer": (TransformerConfig, PinpadTransformer),
+    "linear-controllers": (ControllerConfig, LinearControllers),
+}
 
 
 def kind_of(model: nn.Module) -> str:
