@@ -39,3 +39,26 @@ def test_delta_applies_the_controller_of_each_step(rank: int | None) -> None:
             k = int(g[b, t])
             u = ctrl.U[k] if rank is None else ctrl.A[k] @ ctrl.B[k].T
             torch.testing.assert_close(ctrl.delta(x, g)[b, t], u @ x[b, t])
+
+
+def test_controller_training_leaves_the_base_bit_identical_and_lowers_nll(tmp_path) -> None:
+    from irl.data.collect import CollectConfig, collect_grid
+    from irl.data.dataset import load_dataset, save_dataset
+    from irl.envs.grid import GridConfig
+    from irl.envs.tasks import resolve_tasks
+    from irl.training.gt_controllers import GTControllerConfig, steered_success, train_controllers
+
+    r = collect_grid(GridConfig(), resolve_tasks("pretrain"), CollectConfig(120, 0.0, seed=3))
+    save_dataset(tmp_path / "D_star", r.arrays, r.meta)
+    data = load_dataset(tmp_path / "D_star")
+    torch.manual_seed(0)
+    base = PinpadTransformer(CFG).eval()
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    cfg = GTControllerConfig(layers=(1,), ranks=(4,), steps=30, batch_size=16, lr=1e-2, eval_episodes=16)
+    ctrl, fit = train_controllers(base, data, ControllerConfig(4, 32, 4, layer=1), cfg)
+    after = base.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert fit["nll_after"] < fit["nll_before"]
+    assert any(p.abs().sum() > 0 for p in ctrl.parameters())
+    rate = steered_success(base, ctrl, GridConfig(), resolve_tasks("post"), 8, seed=1)
+    assert 0.0 <= rate <= 1.0
