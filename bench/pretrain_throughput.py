@@ -6,7 +6,7 @@ count real (unpadded) step tokens per second:
   plain     uniformly random episodes, batch 64, padded to the longest in the batch
 Prints one JSON line. Run after the collect stage (needs data/grid/D).
 
-    python bench/pretrain_throughput.py [--steps 30] [--profile default]
+    python bench/pretrain_throughput.py [--steps 30] [--profile default] [--d-model 128]
 """
 
 from __future__ import annotations
@@ -45,10 +45,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="default")
     parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--d-model", type=int, default=None, help="override the profile's width (MLP = 4×)")
     args = parser.parse_args()
     _, sections = load_profile("params.yaml", args.profile)
     env = sections["grid_env"]
-    cfg = TransformerConfig(**sections["model_grid"], grid_size=env["size"], n_colors=env["n_colors"], n_walls=env["n_walls"])
+    model = dict(sections["model_grid"])
+    if args.d_model:
+        model.update(d_model=args.d_model, d_mlp=4 * args.d_model)
+    cfg = TransformerConfig(**model, grid_size=env["size"], n_colors=env["n_colors"], n_walls=env["n_walls"])
     batch_size = sections["pretrain_grid"]["batch_size"]
     data = load_dataset("data/grid/D")
     torch.manual_seed(0)
