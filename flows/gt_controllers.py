@@ -11,12 +11,12 @@ same way (in distribution). The best set is saved to models/grid/gt_controllers.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 
+from flows.cli import run_profile_flow
 from flows.common import flow_run_tags, log_flat_metrics, profile_sections, publish_markdown
 from irl import tracking
 from irl.config import stage_config
@@ -96,13 +96,5 @@ def gt_controllers_grid_flow(profile: str | None = None, params_path: str = "par
     return metrics
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", default=None)
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args()
-    gt_controllers_grid_flow(profile=args.profile, params_path=args.params)
-
-
 if __name__ == "__main__":
-    main()
+    run_profile_flow(gt_controllers_grid_flow, __doc__)

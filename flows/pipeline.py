@@ -8,11 +8,11 @@ is the same chain for the Prefect UI and deployments: collect → pretrain → p
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 from prefect import flow
 
+from flows.cli import run_profile_flow
 from flows.collect import collect_grid_flow
 from flows.gt_controllers import gt_controllers_grid_flow
 from flows.pretrain import pretrain_grid_flow
@@ -29,13 +29,5 @@ def grid_pipeline(profile: str | None = None, params_path: str = "params.yaml") 
     return results
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", default=None)
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args()
-    grid_pipeline(profile=args.profile, params_path=args.params)
-
-
 if __name__ == "__main__":
-    main()
+    run_profile_flow(grid_pipeline, __doc__)

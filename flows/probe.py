@@ -8,7 +8,6 @@ fitted on 70% of the episodes and scored on the other 30%.
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import mlflow
 import numpy as np
 from prefect import flow, task
 
+from flows.cli import run_profile_flow
 from flows.common import flow_run_tags, log_flat_metrics, profile_sections, publish_markdown
 from irl import tracking
 from irl.config import stage_config
@@ -76,13 +76,5 @@ def probe_grid_flow(profile: str | None = None, params_path: str = "params.yaml"
     return metrics
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", default=None)
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args()
-    probe_grid_flow(profile=args.profile, params_path=args.params)
-
-
 if __name__ == "__main__":
-    main()
+    run_profile_flow(probe_grid_flow, __doc__)
