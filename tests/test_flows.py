@@ -82,6 +82,14 @@ def test_dvc_repro_runs_the_pipeline_on_the_temporary_server(isolated_tracking: 
     gt = json.loads((repo / "metrics/grid/gt_controllers.json").read_text())
     assert {"ood_success_controlled", "ood_success_uncontrolled", "best_layer"} <= set(gt) and len(gt["sweep"]) == 2
     assert (repo / "plots/grid/probe.png").read_bytes()[:4] == b"\x89PNG"
+    disc = json.loads((repo / "metrics/grid/discover.json").read_text())
+    assert disc["steps"] == 10 and disc["true_subgoals_per_episode"] == 3.0 and 0 <= disc["boundary_f1"] <= 1
+    steer = json.loads((repo / "metrics/grid/steering.json").read_text())
+    assert len(steer["by_subgoal"]) == 4 and 0 <= steer["reach_rate_steered"] <= 1
+    rd = json.loads((repo / "metrics/grid/rate_distortion.json").read_text())
+    assert sorted((r["mode"], r["alpha"]) for r in rd["runs"]) == [("co_trained", 0.0), ("co_trained", 0.1), ("frozen", 0.0), ("frozen", 0.1)]
+    assert (repo / "plots/grid/beta_traces.png").read_bytes()[:4] == b"\x89PNG"
+    assert mlflow.MlflowClient().get_model_version_by_alias("irl-grid-metacontroller", "champion").version == "1"
     status = _run(["dvc", "status", "--json"], cwd=repo, env=env)
     assert json.loads(status.stdout) == {}
     again = _run(["dvc", "repro"], cwd=repo, env=env)
@@ -95,6 +103,6 @@ def test_pipeline_flow_runs_collect_as_a_subflow(isolated_tracking: Path, prefec
     (parent,) = httpx.post(f"{prefect_api}/flow_runs/filter", json={"flows": {"name": {"any_": ["grid_pipeline"]}}}).json()
     assert parent["state_type"] == "COMPLETED"
     children = httpx.post(f"{prefect_api}/flow_runs/filter", json={"flow_runs": {"parent_flow_run_id": {"any_": [parent["id"]]}}}).json()
-    assert len(children) == 4
+    assert len(children) == 6
     assert all(c["state_type"] == "COMPLETED" for c in children)
     assert json.loads((repo / "metrics/grid/collect.json").read_text())["profile"] == "smoke"

@@ -47,3 +47,36 @@ def layer_sweep_png(rows: list[dict], uncontrolled: float, path: str | Path, tit
     ax.set_title(title)
     ax.legend(fontsize=8)
     _save(fig, path)
+
+
+def beta_traces_png(traces: list[dict], path: str | Path, title: str) -> None:
+    """β_t over time for sample episodes, true subgoal boundaries as dashed lines."""
+    n = max(1, len(traces))
+    fig, axes = plt.subplots(n, 1, figsize=(6, 1.1 * n + 0.6), sharex=True, squeeze=False)
+    for ax, tr in zip(axes[:, 0], traces, strict=False):
+        beta, sub = tr["beta"], tr["subgoal"]
+        ax.step(range(len(beta)), beta, where="mid", color="C0", lw=1.3)
+        for t in range(1, len(sub)):
+            if sub[t] != sub[t - 1]:
+                ax.axvline(t, color="C3", ls="--", lw=1)
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_yticks([0, 1])
+        ax.set_ylabel("β", rotation=0, labelpad=8)
+    axes[-1, 0].set_xlabel("step (dashed: true subgoal boundary)")
+    axes[0, 0].set_title(title)
+    _save(fig, path)
+
+
+def rate_distortion_png(rows: list[dict], path: str | Path, title: str) -> None:
+    """KL (rate) vs action NLL (distortion) per α, one line per mode, F1 written at each point."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for mode in sorted({r["mode"] for r in rows}):
+        pts = sorted((r["kl"], r["nll"], r["alpha"], r["boundary_f1"]) for r in rows if r["mode"] == mode)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=mode)
+        for kl, nll, alpha, f1 in pts:
+            ax.annotate(f"α={alpha:g}\nF1={f1:.2f}", (kl, nll), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel("rate: KL per step (nats)")
+    ax.set_ylabel("distortion: action NLL")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    _save(fig, path)

@@ -12,12 +12,14 @@ from torch import nn
 
 from irl.io import atomic_directory
 from irl.models.controllers import ControllerConfig, LinearControllers
+from irl.models.metacontroller import Metacontroller, MetacontrollerConfig
 from irl.models.transformer import PinpadTransformer, TransformerConfig
 
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
 KINDS: dict[str, tuple[type, type[nn.Module]]] = {
     "pinpad-transformer": (TransformerConfig, PinpadTransformer),
     "linear-controllers": (ControllerConfig, LinearControllers),
+    "metacontroller": (MetacontrollerConfig, Metacontroller),
 }
 
 

@@ -17,8 +17,13 @@ class EpisodeBatches:
     """batch(epoch, i) → dict of tensors: colors (B, C), walls (B, W), pos/action/next_pos/subgoal
     (B, T) and mask (B, T) (True on real steps)."""
 
-    def __init__(self, data: PinpadDataset, batch_size: int, seed: int, device: torch.device | str = "cpu") -> None:
-        self.batch_size = min(batch_size, data.num_episodes)
+    def __init__(self, data: PinpadDataset, batch_size: int, seed: int, device: torch.device | str = "cpu",
+                 episodes: np.ndarray | None = None) -> None:
+        """`episodes`: the episode indices that `batch` draws from (default: all); `gather` takes any."""
+        self.pool = np.arange(data.num_episodes) if episodes is None else np.asarray(episodes, dtype=np.int64)
+        if self.pool.size == 0:
+            raise ValueError("EpisodeBatches: no episodes to draw from")
+        self.batch_size = min(batch_size, self.pool.size)
         self.seed = seed
         self.device = torch.device(device)
         self.lengths = data["episode_lengths"].astype(np.int64)
@@ -36,13 +41,13 @@ class EpisodeBatches:
         }
         self.colors = torch.from_numpy(data["layout_colors"].astype(np.int64))
         self.walls = torch.from_numpy(data["layout_walls"].astype(np.int64))
-        self.batches_per_epoch = data.num_episodes // self.batch_size
+        self.batches_per_epoch = self.pool.size // self.batch_size
         self._order: tuple[int, np.ndarray] | None = None
 
     def order(self, epoch: int) -> np.ndarray:
         """(batches_per_epoch, B) episode indices for this epoch."""
         rng = np.random.default_rng([self.seed, epoch])
-        perm = rng.permutation(self.lengths.size)
+        perm = self.pool[rng.permutation(self.pool.size)]
         perm = perm[np.argsort(self.lengths[perm], kind="stable")]
         batches = perm[: self.batches_per_epoch * self.batch_size].reshape(self.batches_per_epoch, self.batch_size)
         return batches[rng.permutation(self.batches_per_epoch)]

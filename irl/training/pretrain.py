@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from irl.data.dataset import PinpadDataset
@@ -28,9 +27,9 @@ from irl.envs.tasks import TaskSet
 from irl.eval.probe import probe_by_layer
 from irl.eval.rollout import fresh_env, rollout
 from irl.experts.grid_expert import optimal_moves
-from irl.io import atomic_directory
 from irl.models.transformer import PinpadTransformer, TransformerConfig
 from irl.training.batches import EpisodeBatches
+from irl.training.checkpoint import load_checkpoint, save_checkpoint
 
 Logger = Callable[[int, dict[str, float]], None]
 
@@ -80,37 +79,6 @@ def _fingerprint(model_cfg: TransformerConfig, cfg: PretrainConfig, data: Pinpad
     blob = json.dumps({"model": model_cfg.to_dict(), "train": train_keys,
                        "data": {k: v["sha256"] for k, v in data.manifest["arrays"].items()}}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def _save_checkpoint(path: Path, model: PinpadTransformer, opt: torch.optim.Optimizer, state: dict[str, Any]) -> None:
-    opt_state = opt.state_dict()
-    tensors, scalars = {}, {}
-    for pid, st in opt_state["state"].items():
-        for k, v in st.items():
-            if torch.is_tensor(v):
-                tensors[f"{pid}.{k}"] = v.detach().cpu().contiguous()
-            else:
-                scalars[f"{pid}.{k}"] = v
-    with atomic_directory(path) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
-        save_file(tensors, str(tmp / "optimizer.safetensors"))
-        (tmp / "state.json").write_text(json.dumps({**state, "optimizer_scalars": scalars,
-                                                     "param_groups": opt_state["param_groups"]}, indent=1))
-
-
-def _load_checkpoint(path: Path, model: PinpadTransformer, opt: torch.optim.Optimizer, device: torch.device) -> dict[str, Any]:
-    state = json.loads((path / "state.json").read_text())
-    model.load_state_dict(load_file(str(path / "model.safetensors"), device=str(device)))
-    tensors = load_file(str(path / "optimizer.safetensors"), device=str(device))
-    opt_state: dict[int, dict[str, Any]] = {}
-    for key, v in tensors.items():
-        pid, name = key.split(".", 1)
-        opt_state.setdefault(int(pid), {})[name] = v
-    for key, v in state.pop("optimizer_scalars").items():
-        pid, name = key.split(".", 1)
-        opt_state.setdefault(int(pid), {})[name] = v
-    opt.load_state_dict({"state": opt_state, "param_groups": state.pop("param_groups")})
-    return state
 
 
 @torch.no_grad()
@@ -166,7 +134,7 @@ def pretrain(
         saved = json.loads((ckpt / "state.json").read_text())
         if saved.get("fingerprint") != fingerprint:
             raise RuntimeError(f"{ckpt}: checkpoint is from another config or dataset; delete it to start afresh")
-        state = _load_checkpoint(ckpt, model, opt, device)
+        state = load_checkpoint(ckpt, model, opt, device)
     state["fingerprint"] = fingerprint
     log = log or (lambda step, metrics: None)
     n_classes = 4 if task_set.colors_per_subgoal == 2 else env_cfg.n_colors
@@ -216,7 +184,7 @@ def pretrain(
             log(state["step"], {f"eval/{k}": v for k, v in ev.items()})
             window_t0 = time.perf_counter()
         if state["step"] % cfg.checkpoint_every == 0 or state["step"] == cfg.steps:
-            _save_checkpoint(ckpt, model, opt, state)
+            save_checkpoint(ckpt, model, opt, state)
     bar.close()
 
     model.eval()

@@ -1,0 +1,147 @@
+"""The metacontroller: discovers temporally-abstract controllers in a frozen base model's residual
+stream, without labels (DESIGN.md §1 stage 3, paper §3).
+
+It reads the residual stream e_1:T at layer l = L/2 and writes a rank-r linear edit back,
+ê_t = e_t + A_t B_tᵀ e_t, with (A_t, B_t) = f_hyp(z_t):
+
+- history      h_t = GRU(e_t, h_t−1)                           (causal, `d_history` units)
+- sequence     s = f_emb(e_1:T)                                  (non-causal, `d_sequence`)
+- encoder      z̃_t ~ N(μ_t, diag σ_t²) = f_enc(e_t, h_t−1, s)   (`n_z`, hidden `d_hidden`)
+- switch       β_t = σ(f_switch(e_t, h_t−1, z_t−1)) ∈ [0, 1]     (causal; β_0 = 1)
+- integration  z_t = β_t z̃_t + (1 − β_t) z_t−1
+- decoder      (A_t, B_t) = f_hyp(z_t)                           (hypernetwork, hidden `d_hyper`)
+
+f_emb is a bidirectional GRU whose two final states are mapped to s. Why a GRU and not a mean
+over steps: the subgoal at step t depends on the *order* of the episode (which pair comes after
+which), and a mean over steps is blind to order; a Transformer encoder would do as well at several
+times the cost, for sequences of ~30–100 steps. `switch="always"` fixes β ≡ 1 (no temporal
+abstraction: a fresh code every step), the ablation of DESIGN.md §1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+SWITCH_MODES = ("learned", "always")
+
+
+@dataclass(frozen=True)
+class MetacontrollerConfig:
+    """Paper sizes for the grid: GRU 32, sequence embedding 32, n_z 8, hidden 64, hypernet 32, rank 16."""
+
+    d_model: int
+    layer: int
+    n_z: int = 8
+    d_history: int = 32
+    d_sequence: int = 32
+    d_hidden: int = 64
+    d_hyper: int = 32
+    rank: int = 16
+    switch: str = "learned"
+
+    def __post_init__(self) -> None:
+        if self.switch not in SWITCH_MODES:
+            raise ValueError(f"switch={self.switch!r}: expected one of {SWITCH_MODES}")
+        for name in ("d_model", "n_z", "d_history", "d_sequence", "d_hidden", "d_hyper", "rank"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)}: must be >= 1")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(d_in, d_hidden), nn.ReLU(), nn.Linear(d_hidden, d_out))
+
+
+class Metacontroller(nn.Module):
+    """`forward(e, mask)` → codes, switch values and the per-step controllers for a residual sequence."""
+
+    def __init__(self, cfg: MetacontrollerConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        d, h, s, z = cfg.d_model, cfg.d_history, cfg.d_sequence, cfg.n_z
+        self.history = nn.GRU(d, h, batch_first=True)
+        self.sequence = nn.GRU(d, s, batch_first=True, bidirectional=True)
+        self.sequence_out = nn.Linear(2 * s, s)
+        self.encoder = _mlp(d + h + s, cfg.d_hidden, 2 * z)
+        self.switch = _mlp(d + h + z, cfg.d_hidden, 1)
+        self.hyper = _mlp(z, cfg.d_hyper, 2 * d * cfg.rank)
+        # A_t starts at zero (the edit starts as the identity); B_t keeps the default init so the
+        # gradient into A is not zero.
+        with torch.no_grad():
+            self.hyper[2].weight[: d * cfg.rank].zero_()
+            self.hyper[2].bias[: d * cfg.rank].zero_()
+
+    # ------------------------------------------------------------------ parts
+    def history_states(self, e: Tensor) -> Tensor:
+        """(B, T, d) → h_t−1 for every t, (B, T, d_history), with h_−1 = 0."""
+        h, _ = self.history(e)
+        return torch.cat([torch.zeros_like(h[:, :1]), h[:, :-1]], dim=1)
+
+    def sequence_embedding(self, e: Tensor, lengths: Tensor) -> Tensor:
+        """s = f_emb(e_1:T): (B, T, d), (B,) → (B, d_sequence); padding is never read."""
+        packed = pack_padded_sequence(e, lengths.cpu().clamp(min=1), batch_first=True, enforce_sorted=False)
+        _, last = self.sequence(packed)  # (2, B, s): forward and backward final states
+        return self.sequence_out(torch.cat([last[0], last[1]], dim=-1))
+
+    def decode(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        """z (..., n_z) → A, B (..., d, r)."""
+        d, r = self.cfg.d_model, self.cfg.rank
+        ab = self.hyper(z)
+        return ab[..., : d * r].unflatten(-1, (d, r)), ab[..., d * r :].unflatten(-1, (d, r))
+
+    def switch_prob(self, e_t: Tensor, h_prev: Tensor, z_prev: Tensor) -> Tensor:
+        """β_t from (e_t, h_t−1, z_t−1): (B, d), (B, h), (B, n_z) → (B,)."""
+        return torch.sigmoid(self.switch(torch.cat([e_t, h_prev, z_prev], dim=-1)))[..., 0]
+
+    @staticmethod
+    def apply_edit(e: Tensor, a: Tensor, b: Tensor) -> Tensor:
+        """ê = e + A Bᵀ e for e (..., d), A and B (..., d, r)."""
+        return e + torch.einsum("...dr,...r->...d", a, torch.einsum("...dr,...d->...r", b, e))
+
+    # ------------------------------------------------------------------ whole sequences
+    def forward(self, e: Tensor, mask: Tensor, sample: bool = True, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """Teacher-forced pass over residual sequences e (B, T, d) with mask (B, T).
+
+        Returns mu, logvar (B, T, n_z) of z̃, beta (B, T), z (B, T, n_z), and the controllers
+        A, B (B, T, d, r). `sample`: z̃ = μ + σ·ε (training); otherwise z̃ = μ.
+        """
+        e = e.float()
+        lengths = mask.sum(1)
+        h_prev = self.history_states(e)
+        s = self.sequence_embedding(e, lengths)
+        stats = self.encoder(torch.cat([e, h_prev, s[:, None].expand(-1, e.shape[1], -1)], dim=-1))
+        mu, logvar = stats.chunk(2, dim=-1)
+        logvar = logvar.clamp(-10.0, 5.0)
+        if sample:
+            noise = torch.randn(mu.shape, generator=generator).to(mu.device) if generator is not None else torch.randn_like(mu)
+            z_tilde = mu + torch.exp(0.5 * logvar) * noise
+        else:
+            z_tilde = mu
+        z_prev = torch.zeros_like(z_tilde[:, 0])
+        zs, betas = [], []
+        for t in range(e.shape[1]):
+            if t == 0 or self.cfg.switch == "always":
+                beta = torch.ones_like(z_prev[:, 0])
+            else:
+                beta = self.switch_prob(e[:, t], h_prev[:, t], z_prev)
+            z_prev = beta[:, None] * z_tilde[:, t] + (1 - beta[:, None]) * z_prev
+            zs.append(z_prev)
+            betas.append(beta)
+        z = torch.stack(zs, dim=1)
+        a, b = self.decode(z)
+        return {"mu": mu, "logvar": logvar, "beta": torch.stack(betas, dim=1), "z": z, "A": a, "B": b}
+
+    def edit(self, a: Tensor, b: Tensor):
+        """The residual edit for the base model's `edit=` argument (per-step controllers)."""
+        return lambda x: self.apply_edit(x, a.to(x.dtype), b.to(x.dtype))
+
+
+def kl_to_standard_normal(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL(N(μ, diag e^logvar) ‖ N(0, I)) summed over the last dim."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)

@@ -1,0 +1,210 @@
+"""Controller discovery: train the metacontroller on D* through the frozen base model (DESIGN.md §1
+stage 3). Loss = −log p(a_t | o_≤t, z_t) + α·KL(N(μ_t, Σ_t) ‖ N(0, I)), averaged over real steps.
+
+`co_train=True` unfreezes the base model (the paper's ablation: the abstraction collapses).
+Checkpoints and resume work as in pretraining (irl.training.checkpoint): same config and data →
+the same batches, the same curve.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from irl.data.dataset import PinpadDataset
+from irl.eval.switching import switch_alignment
+from irl.models.metacontroller import Metacontroller, MetacontrollerConfig, kl_to_standard_normal
+from irl.models.transformer import PinpadTransformer
+from irl.training.batches import EpisodeBatches
+from irl.training.checkpoint import load_checkpoint, save_checkpoint
+from irl.training.pretrain import resolve_device
+
+Logger = Callable[[int, dict[str, float]], None]
+
+
+@dataclass(frozen=True)
+class DiscoverConfig:
+    """The paper (grid): 64k steps × 512, lr 1e-3, wd 0.03; α swept in {0, …, 1}."""
+
+    steps: int = 2000
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.03
+    alpha: float = 0.1
+    co_train: bool = False
+    base_lr: float = 3e-4
+    switch: str = "learned"
+    heldout_episodes: int = 1000
+    steering_episodes: int = 256
+    checkpoint_every: int = 250
+    log_every: int = 25
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "checkpoint_every", "log_every", "heldout_episodes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)}: must be >= 1")
+        if self.alpha < 0:
+            raise ValueError(f"alpha={self.alpha}: must be >= 0")
+
+
+@dataclass(frozen=True)
+class RateDistortionConfig:
+    """The α sweep of paper Fig. 7: each (α, mode) is one discovery run of `steps` steps; the rest
+    of the training config comes from `discover_grid`. Modes: `frozen` base, `co_trained` base."""
+
+    alphas: tuple[float, ...] = (0.0, 0.05, 0.1, 0.17, 0.3, 0.5, 1.0)
+    modes: tuple[str, ...] = ("frozen", "co_trained")
+    steps: int = 500
+    workers: int = 2
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "alphas", tuple(float(a) for a in self.alphas))
+        object.__setattr__(self, "modes", tuple(self.modes))
+        bad = sorted(set(self.modes) - {"frozen", "co_trained"})
+        if bad:
+            raise ValueError(f"modes: unknown {bad}; expected 'frozen' and/or 'co_trained'")
+        if not self.alphas or min(self.alphas) < 0:
+            raise ValueError(f"alphas={list(self.alphas)}: need at least one, all >= 0")
+        if self.steps < 1 or self.workers < 1:
+            raise ValueError(f"steps={self.steps}, workers={self.workers}: must be >= 1")
+
+
+def split_episodes(data: PinpadDataset, heldout: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, held-out) episode indices of D*, split by episode."""
+    if heldout >= data.num_episodes:
+        raise ValueError(f"heldout_episodes={heldout}: D* has only {data.num_episodes} episodes")
+    perm = np.random.default_rng([seed, 4242]).permutation(data.num_episodes)
+    return np.sort(perm[heldout:]), np.sort(perm[:heldout])
+
+
+def discovery_losses(base: PinpadTransformer, mc: Metacontroller, batch: dict[str, torch.Tensor],
+                     sample: bool = True, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """(action NLL, KL per step) over real steps, and the metacontroller's outputs.
+
+    One base forward: the edit at layer l runs the metacontroller on the residual it receives.
+    """
+    m = batch["mask"]
+    held: dict[str, torch.Tensor] = {}
+
+    def edit(x: torch.Tensor) -> torch.Tensor:
+        out = mc(x, m, sample=sample, generator=generator)
+        held.update(out)
+        return mc.apply_edit(x, out["A"].to(x.dtype), out["B"].to(x.dtype))
+
+    logits = base(batch["colors"], batch["walls"], batch["pos"], edit_layer=mc.cfg.layer, edit=edit)["action_logits"]
+    nll = F.cross_entropy(logits[m].float(), batch["action"][m])
+    kl = kl_to_standard_normal(held["mu"], held["logvar"])[m].mean()
+    return nll, kl, held
+
+
+@torch.no_grad()
+def evaluate_discovery(base: PinpadTransformer, mc: Metacontroller, batches: EpisodeBatches,
+                       episodes: np.ndarray, chunk: int = 256) -> dict[str, Any]:
+    """Held-out NLL, KL, switch alignment (β from the mean code, no sampling) and β traces."""
+    nll_sum = kl_sum = 0.0
+    n_steps = 0
+    betas: list[np.ndarray] = []
+    subgoals: list[np.ndarray] = []
+    for start in range(0, len(episodes), chunk):
+        b = batches.gather(episodes[start : start + chunk])
+        nll, kl, out = discovery_losses(base, mc, b, sample=False)
+        steps = int(b["mask"].sum())
+        nll_sum += float(nll) * steps
+        kl_sum += float(kl) * steps
+        n_steps += steps
+        lengths = b["mask"].sum(1).cpu().numpy()
+        beta, sub = out["beta"].cpu().numpy(), b["subgoal"].cpu().numpy()
+        for i, n in enumerate(lengths):
+            betas.append(beta[i, :n])
+            subgoals.append(sub[i, :n])
+    return {"nll": nll_sum / n_steps, "kl": kl_sum / n_steps, **switch_alignment(betas, subgoals),
+            "traces": [{"beta": betas[i].round(4).tolist(), "subgoal": subgoals[i].tolist()} for i in range(min(8, len(betas)))]}
+
+
+# Fields that do not change the training trajectory: a run may be extended (more steps) or
+# re-scored from its checkpoint.
+_NOT_TRAINING = ("device", "steps", "checkpoint_every", "log_every", "steering_episodes")
+
+
+def _fingerprint(base: PinpadTransformer, mcfg: MetacontrollerConfig, cfg: DiscoverConfig, data: PinpadDataset) -> str:
+    digest = hashlib.sha256()
+    for k, v in sorted(base.state_dict().items()):
+        digest.update(k.encode())
+        digest.update(v.detach().cpu().float().numpy().tobytes())
+    blob = json.dumps({"mc": mcfg.to_dict(), "train": {k: v for k, v in asdict(cfg).items() if k not in _NOT_TRAINING},
+                       "data": {k: v["sha256"] for k, v in data.manifest["arrays"].items()},
+                       "base": digest.hexdigest()}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def discover(base: PinpadTransformer, data: PinpadDataset, cfg: DiscoverConfig, workdir: Path | None = None,
+             log: Logger | None = None, progress: bool = False) -> tuple[Metacontroller, PinpadTransformer, dict[str, Any]]:
+    """Train (or resume) a metacontroller on D*; returns it, the base (changed only if co-trained)
+    and held-out metrics."""
+    device = resolve_device(cfg.device)
+    base = base.to(device)
+    mcfg = MetacontrollerConfig(d_model=base.cfg.d_model, layer=base.cfg.mid_layer, switch=cfg.switch)
+    fingerprint = _fingerprint(base, mcfg, cfg, data)
+    torch.manual_seed(cfg.seed)
+    mc = Metacontroller(mcfg).to(device)
+    for p in base.parameters():
+        p.requires_grad_(cfg.co_train)
+    groups = [{"params": list(mc.parameters()), "lr": cfg.lr}]
+    if cfg.co_train:
+        groups.append({"params": list(base.parameters()), "lr": cfg.base_lr})
+    opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+    train_eps, held_eps = split_episodes(data, cfg.heldout_episodes, cfg.seed)
+    batches = EpisodeBatches(data, cfg.batch_size, cfg.seed, device, episodes=train_eps)
+    # Checkpoints hold both modules (the base changes when co-trained).
+    both = nn.ModuleDict({"metacontroller": mc, "base": base})
+    state: dict[str, Any] = {"step": 0, "epoch": 0, "index": 0, "train_s": 0.0}
+    ckpt = workdir / "checkpoint" if workdir is not None else None
+    if ckpt is not None and (ckpt / "state.json").is_file():
+        saved = json.loads((ckpt / "state.json").read_text())
+        if saved.get("fingerprint") != fingerprint:
+            raise RuntimeError(f"{ckpt}: checkpoint is from another config, base model or dataset; delete it to start afresh")
+        state = load_checkpoint(ckpt, both, opt, device)
+    state["fingerprint"] = fingerprint
+    log = log or (lambda step, metrics: None)
+    gen = torch.Generator(device="cpu")
+    base.train(cfg.co_train)
+    bar = tqdm(total=cfg.steps, initial=state["step"], desc=f"discover α={cfg.alpha}", disable=not progress)
+    while state["step"] < cfg.steps:
+        t0 = time.perf_counter()
+        gen.manual_seed(cfg.seed * 1_000_003 + state["step"])  # resumed runs draw the same noise
+        batch = batches.batch(state["epoch"], state["index"])
+        nll, kl, _ = discovery_losses(base, mc, batch, generator=gen)
+        loss = nll + cfg.alpha * kl
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        state["train_s"] += time.perf_counter() - t0
+        state["step"] += 1
+        state["index"] += 1
+        if state["index"] >= batches.batches_per_epoch:
+            state["epoch"], state["index"] = state["epoch"] + 1, 0
+        bar.update(1)
+        if state["step"] % cfg.log_every == 0:
+            bar.set_postfix(nll=f"{nll.item():.3f}", kl=f"{kl.item():.2f}")
+            log(state["step"], {"losses/action_nll": nll.item(), "losses/kl": kl.item(), "losses/total": loss.item()})
+        if ckpt is not None and (state["step"] % cfg.checkpoint_every == 0 or state["step"] == cfg.steps):
+            save_checkpoint(ckpt, both, opt, state)
+    bar.close()
+    base.eval()
+    mc.eval()
+    heldout = evaluate_discovery(base, mc, EpisodeBatches(data, 256, cfg.seed, device), held_eps)
+    return mc, base, {**heldout, "train_s": state["train_s"], "steps": state["step"], "alpha": cfg.alpha,
+                      "co_train": cfg.co_train, "switch": cfg.switch}

@@ -1,0 +1,129 @@
+"""Metacontroller invariants: frozen base untouched, β ≡ 1 mode, zero decoder = base model,
+causal history, save/load, resume on the same curve, steering bookkeeping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from irl.data.collect import CollectConfig, collect_grid
+from irl.data.dataset import PinpadDataset, load_dataset, save_dataset
+from irl.envs.grid import GridConfig, GridPinpadBatch
+from irl.envs.tasks import resolve_tasks
+from irl.eval.steering import first_pair
+from irl.models.io import load_model, save_model
+from irl.models.metacontroller import Metacontroller, MetacontrollerConfig
+from irl.models.transformer import PinpadTransformer, TransformerConfig
+from irl.training.batches import EpisodeBatches
+from irl.training.discover import DiscoverConfig, discover, discovery_losses
+
+CFG = TransformerConfig(obs_encoding="egocentric", n_layers=2, d_model=32, n_heads=4, d_mlp=64)
+
+
+@pytest.fixture(scope="module")
+def d_star(tmp_path_factory: pytest.TempPathFactory) -> PinpadDataset:
+    path = tmp_path_factory.mktemp("data") / "D_star"
+    r = collect_grid(GridConfig(), resolve_tasks("pretrain"), CollectConfig(96, 0.0, seed=5))
+    save_dataset(path, r.arrays, r.meta)
+    return load_dataset(path)
+
+
+def base_model() -> PinpadTransformer:
+    torch.manual_seed(0)
+    return PinpadTransformer(CFG).eval()
+
+
+def small_cfg(**kw) -> DiscoverConfig:
+    return DiscoverConfig(**{"steps": 6, "batch_size": 16, "heldout_episodes": 16, "checkpoint_every": 3,
+                             "log_every": 1, "lr": 1e-2, "device": "cpu", **kw})
+
+
+def test_frozen_base_stays_bit_identical_through_discovery(d_star: PinpadDataset) -> None:
+    base = base_model()
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    mc, base_after, res = discover(base, d_star, small_cfg())
+    assert all(torch.equal(before[k], v) for k, v in base_after.state_dict().items())
+    assert res["steps"] == 6 and np.isfinite(res["nll"])
+    # and co-training does change it (the test above can fail)
+    _, co, _ = discover(base_model(), d_star, small_cfg(co_train=True))
+    assert any(not torch.equal(before[k], v) for k, v in co.state_dict().items())
+
+
+def test_beta_always_mode_switches_every_step(d_star: PinpadDataset) -> None:
+    _, _, res = discover(base_model(), d_star, small_cfg(switch="always", steps=2))
+    lengths = np.asarray([len(t["beta"]) for t in res["traces"]])
+    assert all(np.all(np.asarray(t["beta"]) == 1.0) for t in res["traces"])
+    assert res["beta_nonbinary_fraction"] == 0.0
+    assert res["switches_per_episode"] > 10 and lengths.min() > 10
+
+
+def test_a_zero_decoder_gives_exactly_the_base_models_loss(d_star: PinpadDataset) -> None:
+    base = base_model()
+    mc = Metacontroller(MetacontrollerConfig(d_model=32, layer=1))
+    with torch.no_grad():
+        mc.hyper[2].weight.zero_()
+        mc.hyper[2].bias.zero_()
+    batch = EpisodeBatches(d_star, 16, 0).batch(0, 0)
+    with torch.no_grad():
+        nll, _, _ = discovery_losses(base, mc, batch)
+        logits = base(batch["colors"], batch["walls"], batch["pos"])["action_logits"]
+    m = batch["mask"]
+    assert torch.equal(nll, F.cross_entropy(logits[m].float(), batch["action"][m]))
+
+
+def test_the_history_and_the_switch_see_no_future() -> None:
+    torch.manual_seed(0)
+    mc = Metacontroller(MetacontrollerConfig(d_model=16, layer=1))
+    e = torch.randn(2, 9, 16)
+    later = e.clone()
+    later[:, 5:] = torch.randn(2, 4, 16)
+    h1, h2 = mc.history_states(e), mc.history_states(later)
+    assert torch.equal(h1[:, :6], h2[:, :6]) and not torch.equal(h1[:, 6:], h2[:, 6:])
+    z = torch.randn(2, 8)
+    assert torch.equal(mc.switch_prob(e[:, 3], h1[:, 3], z), mc.switch_prob(later[:, 3], h2[:, 3], z))
+
+
+def test_sequence_embedding_ignores_padding() -> None:
+    torch.manual_seed(0)
+    mc = Metacontroller(MetacontrollerConfig(d_model=16, layer=1))
+    e = torch.randn(1, 5, 16)
+    padded = torch.cat([e, torch.randn(1, 3, 16)], dim=1)
+    a = mc.sequence_embedding(e, torch.tensor([5]))
+    b = mc.sequence_embedding(padded, torch.tensor([5]))
+    torch.testing.assert_close(a, b)
+
+
+def test_save_load_gives_identical_outputs(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    mc = Metacontroller(MetacontrollerConfig(d_model=16, layer=1, switch="learned")).eval()
+    with torch.no_grad():
+        for p in mc.parameters():
+            p.normal_(0, 0.3)
+    save_model(tmp_path / "mc", mc, {"note": "test"})
+    loaded, spec = load_model(tmp_path / "mc")
+    e, mask = torch.randn(3, 7, 16), torch.ones(3, 7, dtype=torch.bool)
+    with torch.no_grad():
+        a, b = mc(e, mask, sample=False), loaded(e, mask, sample=False)
+    assert all(torch.equal(a[k], b[k]) for k in a) and spec["meta"]["note"] == "test"
+
+
+def test_resume_continues_the_same_run(d_star: PinpadDataset, tmp_path: Path) -> None:
+    straight, _, r1 = discover(base_model(), d_star, small_cfg(steps=6), tmp_path / "a")
+    discover(base_model(), d_star, small_cfg(steps=3), tmp_path / "b")  # stopped after step 3
+    resumed, _, r2 = discover(base_model(), d_star, small_cfg(steps=6), tmp_path / "b")
+    assert r2["steps"] == 6 and r2["nll"] == r1["nll"]
+    assert all(torch.equal(a, b) for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True))
+    with pytest.raises(RuntimeError, match="another config"):
+        discover(base_model(), d_star, small_cfg(steps=6, lr=3e-3), tmp_path / "b")
+
+
+def test_first_pair_reads_the_pair_completed_first() -> None:
+    env = GridPinpadBatch(GridConfig(), resolve_tasks("pretrain"), 4, seed=0, any_task=True)
+    env.reset()
+    assert (first_pair(env) == -1).all()
+    with pytest.raises(ValueError, match="any_task"):
+        first_pair(GridPinpadBatch(GridConfig(), resolve_tasks("pretrain"), 2, seed=0))
