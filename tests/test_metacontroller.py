@@ -117,8 +117,9 @@ def test_resume_continues_the_same_run(d_star: PinpadDataset, tmp_path: Path) ->
     resumed, _, r2 = discover(base_model(), d_star, small_cfg(steps=6), tmp_path / "b")
     assert r2["steps"] == 6 and r2["nll"] == r1["nll"]
     assert all(torch.equal(a, b) for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True))
-    with pytest.raises(RuntimeError, match="another config"):
-        discover(base_model(), d_star, small_cfg(steps=6, lr=3e-3), tmp_path / "b")
+    other, _, _ = discover(base_model(), d_star, small_cfg(steps=6, lr=3e-3), tmp_path / "b")  # its own checkpoint
+    assert len(list((tmp_path / "b").glob("checkpoint-*"))) == 2
+    assert not all(torch.equal(a, b) for a, b in zip(other.state_dict().values(), resumed.state_dict().values(), strict=True))
 
 
 def test_first_pair_reads_the_pair_completed_first() -> None:

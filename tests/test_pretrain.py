@@ -52,7 +52,8 @@ def test_resume_after_a_kill_continues_the_same_loss_curve(datasets, tmp_path: P
 
     with pytest.raises(Killed):
         pretrain(MODEL, _cfg(), d, ds, GridConfig(), resolve_tasks("pretrain"), tmp_path / "b", log=kill_at_8)
-    assert json.loads((tmp_path / "b/checkpoint/state.json").read_text())["step"] == 6
+    (ckpt,) = (tmp_path / "b").glob("checkpoint-*")
+    assert json.loads((ckpt / "state.json").read_text())["step"] == 6
     resumed: dict[int, float] = {}
     pretrain(MODEL, _cfg(), d, ds, GridConfig(), resolve_tasks("pretrain"), tmp_path / "b",
              log=lambda s, m: resumed.__setitem__(s, m["losses/total"]) if "losses/total" in m else None)
@@ -61,11 +62,16 @@ def test_resume_after_a_kill_continues_the_same_loss_curve(datasets, tmp_path: P
         assert resumed[step] == pytest.approx(full[step], rel=1e-5, abs=1e-6), step
 
 
-def test_a_checkpoint_of_another_config_is_refused(datasets, tmp_path: Path) -> None:
+def test_another_config_starts_afresh_beside_the_old_checkpoint(datasets, tmp_path: Path) -> None:
     d, ds = datasets
     pretrain(MODEL, _cfg(steps=6), d, ds, GridConfig(), resolve_tasks("pretrain"), tmp_path)
-    with pytest.raises(RuntimeError, match="another config"):
-        pretrain(MODEL, _cfg(steps=6, lr=0.5), d, ds, GridConfig(), resolve_tasks("pretrain"), tmp_path)
+    (first,) = tmp_path.glob("checkpoint-*")
+    before = (first / "model.safetensors").read_bytes()
+    steps: list[int] = []
+    pretrain(MODEL, _cfg(steps=6, lr=0.5), d, ds, GridConfig(), resolve_tasks("pretrain"), tmp_path,
+             log=lambda s, m: steps.append(s) if "losses/total" in m else None)
+    assert steps[0] == 1  # not resumed from the other run's step 6
+    assert len(list(tmp_path.glob("checkpoint-*"))) == 2 and (first / "model.safetensors").read_bytes() == before
 
 
 def test_training_lowers_the_action_loss_and_reports_metrics(datasets, tmp_path: Path) -> None:

@@ -90,6 +90,7 @@ class Block(nn.Module):
     def __init__(self, cfg: TransformerConfig) -> None:
         super().__init__()
         self.n_heads, self.d_head = cfg.n_heads, cfg.d_model // cfg.n_heads
+        self.scale = 1.0 / math.sqrt(self.d_head)
         self.ln1 = nn.LayerNorm(cfg.d_model)
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
         self.out = nn.Linear(cfg.d_model, cfg.d_model)
@@ -104,7 +105,10 @@ class Block(nn.Module):
             k_cache[:, :, length : length + t] = k
             v_cache[:, :, length : length + t] = v
             k, v = k_cache[:, :, : length + t], v_cache[:, :, : length + t]
-        att = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)  # (B, H, T, dh)
+        # Written out rather than F.scaled_dot_product_attention: with an additive float mask its CPU
+        # kernel took 2.3x as long for one query (the KV-cached step of rollouts and internal RL) and
+        # the same at training shapes (torch 2.13, this 2-core machine).
+        att = torch.softmax(q @ k.transpose(-1, -2) * self.scale + bias, dim=-1) @ v  # (B, H, T, dh)
         x = x + self.out(att.transpose(1, 2).reshape(b, t, d))
         return x + self.mlp(self.ln2(x))
 
@@ -251,22 +255,42 @@ class PinpadTransformer(nn.Module):
     def step(self, cache: dict, pos: Tensor, edit_layer: int | None = None, edit: Edit | None = None,
              return_resid: bool = False) -> dict[str, Tensor | list[Tensor]]:
         """One step for B episodes: pos (B,) → logits (B, ·) and optionally resid (L+1 × (B, d))."""
+        resid: list[Tensor] = []
+        split = self.cfg.n_layers + 1 if edit_layer is None else edit_layer
+        x = self.step_lower(cache, pos, split, resid if return_resid else None)
+        if edit_layer is not None and edit is not None:
+            x = edit(x)
+        out = self.step_upper(cache, x, split, resid if return_resid else None)
+        if return_resid:
+            out["resid"] = resid
+        return out
+
+    def step_lower(self, cache: dict, pos: Tensor, layer: int, resid: list[Tensor] | None = None) -> Tensor:
+        """First half of a step: embed pos (B,) and run the blocks below `layer` → (B, 1, d), the
+        residual at `layer` before any edit. Finish the step with `step_upper` (same `layer`)."""
         length = cache["length"]
         if length >= cache["max_len"]:
             raise ValueError(f"KV cache full ({cache['max_len']} tokens): init_cache with a larger max_steps")
         x = self.embed_steps(cache["layout"], pos[:, None])  # (B, 1, d)
         bias = self.attention_bias(torch.tensor([length], device=x.device), length + 1)
-        resid: list[Tensor] = []
-        for layer in range(self.cfg.n_layers + 1):
-            if layer == edit_layer and edit is not None:
-                x = edit(x)
-            x = self.hook_resid[layer](x)
-            if return_resid:
+        for i in range(min(layer, self.cfg.n_layers + 1)):
+            x = self.hook_resid[i](x)
+            if resid is not None:
                 resid.append(x[:, 0])
-            if layer < self.cfg.n_layers:
-                x = self.blocks[layer](x, bias, (*cache["kv"][layer], length))
+            if i < self.cfg.n_layers:
+                x = self.blocks[i](x, bias, (*cache["kv"][i], length))
+        return x
+
+    def step_upper(self, cache: dict, x: Tensor, layer: int, resid: list[Tensor] | None = None) -> dict[str, Tensor]:
+        """Second half of a step: from the (possibly edited) residual x (B, 1, d) at `layer` to the
+        heads; advances the cache by one token."""
+        length = cache["length"]
+        bias = self.attention_bias(torch.tensor([length], device=x.device), length + 1)
+        for i in range(layer, self.cfg.n_layers + 1):
+            x = self.hook_resid[i](x)
+            if resid is not None:
+                resid.append(x[:, 0])
+            if i < self.cfg.n_layers:
+                x = self.blocks[i](x, bias, (*cache["kv"][i], length))
         cache["length"] = length + 1
-        out = {k: v[:, 0] for k, v in self._heads(x).items()}
-        if return_resid:
-            out["resid"] = resid
-        return out
+        return {k: v[:, 0] for k, v in self._heads(x).items()}

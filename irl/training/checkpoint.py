@@ -1,7 +1,10 @@
 """Training checkpoints: weights, optimizer state and a JSON state, written atomically.
 
-Everything is safetensors + JSON (no pickle): a directory `checkpoint/` holds model.safetensors,
-optimizer.safetensors and state.json, and is replaced as a whole, so a kill never leaves half of one.
+Everything is safetensors + JSON (no pickle): a directory `checkpoint-<fingerprint>/` holds
+model.safetensors, optimizer.safetensors and state.json, and is replaced as a whole, so a kill
+never leaves half of one. The fingerprint hashes what decides the training trajectory (config,
+data, starting weights): a run resumes only its own checkpoint, and a run with other parameters
+starts afresh beside it without touching it.
 """
 
 from __future__ import annotations
@@ -46,3 +49,8 @@ def load_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Optimizer, de
         opt_state.setdefault(int(pid), {})[name] = v
     opt.load_state_dict({"state": opt_state, "param_groups": state.pop("param_groups")})
     return state
+
+
+def checkpoint_dir(workdir: Path, fingerprint: str) -> Path:
+    """Where the run with this fingerprint keeps its checkpoint."""
+    return Path(workdir) / f"checkpoint-{fingerprint}"

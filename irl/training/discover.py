@@ -27,7 +27,7 @@ from irl.eval.switching import switch_alignment
 from irl.models.metacontroller import Metacontroller, MetacontrollerConfig, kl_to_standard_normal
 from irl.models.transformer import PinpadTransformer
 from irl.training.batches import EpisodeBatches
-from irl.training.checkpoint import load_checkpoint, save_checkpoint
+from irl.training.checkpoint import checkpoint_dir, load_checkpoint, save_checkpoint
 from irl.training.pretrain import resolve_device
 
 Logger = Callable[[int, dict[str, float]], None]
@@ -171,11 +171,8 @@ def discover(base: PinpadTransformer, data: PinpadDataset, cfg: DiscoverConfig, 
     # Checkpoints hold both modules (the base changes when co-trained).
     both = nn.ModuleDict({"metacontroller": mc, "base": base})
     state: dict[str, Any] = {"step": 0, "epoch": 0, "index": 0, "train_s": 0.0}
-    ckpt = workdir / "checkpoint" if workdir is not None else None
+    ckpt = checkpoint_dir(workdir, fingerprint) if workdir is not None else None
     if ckpt is not None and (ckpt / "state.json").is_file():
-        saved = json.loads((ckpt / "state.json").read_text())
-        if saved.get("fingerprint") != fingerprint:
-            raise RuntimeError(f"{ckpt}: checkpoint is from another config, base model or dataset; delete it to start afresh")
         state = load_checkpoint(ckpt, both, opt, device)
     state["fingerprint"] = fingerprint
     log = log or (lambda step, metrics: None)

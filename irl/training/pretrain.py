@@ -29,7 +29,7 @@ from irl.eval.rollout import fresh_env, rollout
 from irl.experts.grid_expert import optimal_moves
 from irl.models.transformer import PinpadTransformer, TransformerConfig
 from irl.training.batches import EpisodeBatches
-from irl.training.checkpoint import load_checkpoint, save_checkpoint
+from irl.training.checkpoint import checkpoint_dir, load_checkpoint, save_checkpoint
 
 Logger = Callable[[int, dict[str, float]], None]
 
@@ -128,12 +128,9 @@ def pretrain(
     batches = EpisodeBatches(data, cfg.batch_size, cfg.seed, device)
     probe_batches = EpisodeBatches(heldout, 256, cfg.seed, device)
     fingerprint = _fingerprint(model_cfg, cfg, data)
-    ckpt = workdir / "checkpoint"
+    ckpt = checkpoint_dir(workdir, fingerprint)
     state: dict[str, Any] = {"step": 0, "epoch": 0, "index": 0, "tokens": 0, "train_s": 0.0, "history": []}
     if (ckpt / "state.json").is_file():
-        saved = json.loads((ckpt / "state.json").read_text())
-        if saved.get("fingerprint") != fingerprint:
-            raise RuntimeError(f"{ckpt}: checkpoint is from another config or dataset; delete it to start afresh")
         state = load_checkpoint(ckpt, model, opt, device)
     state["fingerprint"] = fingerprint
     log = log or (lambda step, metrics: None)
