@@ -108,3 +108,16 @@ def download_model(name: str, alias: str = "champion", dst: str | Path | None = 
     """Local directory holding the registered model `name@alias`."""
     configure()
     return Path(mlflow.artifacts.download_artifacts(f"models:/{name}@{alias}", dst_path=None if dst is None else str(dst)))
+
+
+def champion_metric(name: str, metric: str, alias: str = "champion") -> float | None:
+    """`metric` of the run that produced `name@alias`, or None if there is no such version/metric."""
+    configure()
+    client = mlflow.MlflowClient()
+    try:
+        version = client.get_model_version_by_alias(name, alias)
+    except mlflow.exceptions.MlflowException:
+        return None
+    if not version.run_id:
+        return None
+    return client.get_run(version.run_id).data.metrics.get(metric)

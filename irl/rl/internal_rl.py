@@ -40,9 +40,14 @@ class InternalRLConfig:
     init_log_std: float = 0.0
     eval_episodes: int = 1024
     seed: int = 0
+    seeds: tuple[int, ...] = (0, 1, 2)  # the stage trains one policy per seed (`seed` is set to each)
+    workers: int = 2  # seeds trained at once
     device: str = "auto"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
+        if not self.seeds or self.workers < 1:
+            raise ValueError(f"seeds={list(self.seeds)}, workers={self.workers}: need >= 1 seed and >= 1 worker")
         if self.episodes < self.batch_episodes or self.batch_episodes < 2:
             raise ValueError(f"episodes={self.episodes}, batch_episodes={self.batch_episodes}: need episodes >= batch_episodes >= 2")
 

@@ -1,0 +1,113 @@
+"""Flow `internal_rl_grid`: internal RL on the post-training task 0-1-2-3-4-5-6-7-0-1-2-3 (DVC stage).
+
+The frozen base model and the discovered metacontroller (switch + decoder) form the abstract-action
+environment; a recurrent policy over codes z is trained with PPO-clip (no critic) from a reward
+of 1 at full success only. One policy per seed, the seeds fanned out as parallel Prefect tasks.
+Writes the learning curve (median and 25–75% band over seeds), registers the best policy as
+`irl-grid-policy` — with alias `champion` only if it beats the current champion.
+
+    python -m flows.internal_rl [--profile smoke|default|paper]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import statistics
+from pathlib import Path
+from typing import Any
+
+import torch
+from prefect import flow, get_run_logger, task
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.cli import run_profile_flow
+from flows.common import flow_run_tags, log_flat_metrics, profile_sections, publish_markdown
+from irl import tracking
+from irl.config import stage_config
+from irl.envs.grid import GridConfig
+from irl.envs.tasks import resolve_tasks
+from irl.eval.rl_plots import learning_curves_png
+from irl.io import atomic_write_json
+from irl.models.io import load_model, save_model
+from irl.rl.curves import band, smoothed_first
+from irl.rl.internal_rl import InternalRLConfig, train_internal_rl
+from irl.training.pretrain import resolve_device
+
+MODEL_NAME = "irl-grid-policy"
+
+
+def median_or_none(values: list[int | None]) -> float | None:
+    """Median over seeds; None unless every seed got there."""
+    return None if any(v is None for v in values) else float(statistics.median(values))  # type: ignore[arg-type]
+
+
+@task(name="internal-rl-seed", task_run_name="internal-rl-seed-{seed}")
+def train_seed(model_dir: Path, mc_dir: Path, env: GridConfig, cfg: InternalRLConfig, seed: int) -> dict[str, Any]:
+    device = resolve_device(cfg.device)
+    base, _ = load_model(model_dir, device)
+    mc, _ = load_model(mc_dir, device)
+    policy, res = train_internal_rl(base, mc, env, resolve_tasks("post", "grid", env.n_colors),
+                                    dataclasses.replace(cfg, seed=seed), device)
+    get_run_logger().info("seed %d: final_success %.3f after %d episodes", seed, res["final_success"], res["episodes"])
+    return {"seed": seed, "policy": policy, **res}
+
+
+@flow(name="internal_rl_grid", log_prints=True)
+def internal_rl_grid_flow(profile: str | None = None, params_path: str = "params.yaml",
+                          model_dir: str = "models/grid/base", mc_dir: str = "models/grid/metacontroller",
+                          out_dir: str = "models/grid/policy", metrics_path: str = "metrics/grid/internal_rl.json",
+                          curve_path: str = "metrics/grid/internal_rl_curve.json",
+                          png: str = "plots/grid/internal_rl.png") -> dict[str, Any]:
+    """Train one internal-RL policy per seed; curves, metrics, registry."""
+    name, sections = profile_sections(params_path, profile)
+    env = stage_config(GridConfig, sections, "grid_env", params_path, name)
+    cfg = stage_config(InternalRLConfig, sections, "internal_rl_grid", params_path, name)
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // min(cfg.workers, len(cfg.seeds))))
+    with ThreadPoolTaskRunner(max_workers=cfg.workers) as runner:
+        futures = [runner.submit(train_seed, {"model_dir": Path(model_dir), "mc_dir": Path(mc_dir), "env": env,
+                                              "cfg": cfg, "seed": s}) for s in cfg.seeds]
+        runs = [f.result() for f in futures]
+    finals = [r["final_success"] for r in runs]
+    to50 = [smoothed_first(r["curve"], 0.5) for r in runs]
+    to90 = [smoothed_first(r["curve"], 0.9) for r in runs]
+    curve = band([r["curve"] for r in runs])
+    metrics = {"profile": name, "env": {"name": "grid-pinpad", **env.to_dict()}, "task": "0-1-2-3-4-5-6-7-0-1-2-3",
+               "final_success": float(statistics.median(finals)), "final_success_by_seed": finals,
+               "episodes_to_50": median_or_none(to50), "episodes_to_90": median_or_none(to90),
+               "episodes_to_50_by_seed": to50, "episodes_to_90_by_seed": to90,
+               "episode_budget": cfg.episodes, "episodes_per_s": float(statistics.median(r["episodes_per_s"] for r in runs)),
+               "wall_s": max(r["wall_s"] for r in runs), "seeds": list(cfg.seeds)}
+    best = max(runs, key=lambda r: r["final_success"])
+    save_model(out_dir, best["policy"], {"stage": "internal_rl_grid", "profile": name, "seed": best["seed"],
+                                         "final_success": best["final_success"], "base_model": model_dir,
+                                         "metacontroller": mc_dir})
+    atomic_write_json(curve_path, curve)
+    learning_curves_png({"internal RL": curve}, png, f"internal RL on the post-training task ({name})")
+    params = {"profile": name, "internal_rl_grid": sections["internal_rl_grid"]}
+    with tracking.stage_run("internal_rl_grid", params, tags=flow_run_tags(name)) as run:
+        log_flat_metrics({k: v for k, v in metrics.items() if isinstance(v, (int, float))})
+        for i, point in enumerate(curve):
+            log_flat_metrics({"curve/median": point["median"], "curve/q25": point["q25"], "curve/q75": point["q75"]},
+                             step=point["episodes"])
+        tracking.mlflow.log_metric("best_final_success", best["final_success"])
+        tracking.mlflow.log_dict({"runs": [{k: v for k, v in r.items() if k != "policy"} for r in runs]}, "runs.json")
+        tracking.mlflow.log_artifact(png)
+        champion = tracking.champion_metric(MODEL_NAME, "best_final_success")
+        promote = champion is None or best["final_success"] > champion
+        version = tracking.register_model_dir(run, out_dir, MODEL_NAME, aliases=("champion",) if promote else ())
+        url = tracking.run_url(run)
+    metrics["registered_version"] = version
+    metrics["promoted_to_champion"] = promote
+    atomic_write_json(metrics_path, metrics)
+    get_run_logger().info("internal RL: %s", {k: metrics[k] for k in ("final_success", "episodes_to_50", "episodes_to_90")})
+    seeds = "\n".join(f"| {r['seed']} | {r['final_success']:.3f} | {smoothed_first(r['curve'], 0.5)} | {r['episodes_per_s']:.0f} |" for r in runs)
+    publish_markdown("internal-rl-grid", f"internal_rl_grid ({name})",
+                     f"| seed | final success | episodes to 50% | episodes/s |\n|---|---|---|---|\n{seeds}\n\n"
+                     f"Median final success {metrics['final_success']:.3f}; `{MODEL_NAME}` v{version}"
+                     f"{' promoted to champion' if promote else f' not promoted (champion {champion:.3f})'}.", url)
+    return metrics
+
+
+if __name__ == "__main__":
+    run_profile_flow(internal_rl_grid_flow, __doc__)

@@ -1,0 +1,152 @@
+"""Baseline: RL finetuning of the base model on its action tokens (DESIGN.md §1 stage 4).
+
+The same optimiser as internal RL — PPO-clip without a critic, one return per episode, batch-
+normalised advantages — but the policy is the whole base model and every grid action is a
+decision. Rollouts are KV-cached and batched; the update replays the episodes in one parallel
+forward pass.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from irl.envs.grid import GridConfig, GridPinpadBatch
+from irl.envs.tasks import TaskSet
+from irl.models.transformer import PinpadTransformer
+from irl.rl.internal_rl import episodes_to
+from irl.rl.ppo import batch_advantages, ppo_clip_loss
+
+Logger = Callable[[int, dict[str, float]], None]
+
+
+@dataclass(frozen=True)
+class RawRLConfig:
+    episodes: int = 200_000
+    batch_episodes: int = 512
+    lr: float = 3e-5
+    update_epochs: int = 4
+    clip: float = 0.2
+    eval_episodes: int = 1024
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@torch.no_grad()
+def sample_episodes(model: PinpadTransformer, env: GridPinpadBatch, gen: torch.Generator) -> dict[str, torch.Tensor]:
+    """Roll the model out on `env` (reset here); positions, actions, log-probs, live mask, returns."""
+    device = next(model.parameters()).device
+    env.reset()
+    cache = model.init_cache(torch.from_numpy(env.colors).to(device), torch.from_numpy(env.walls).to(device), env.config.horizon)
+    pos, acts, logps, live = [], [], [], []
+    returns = np.zeros(env.num_envs, dtype=np.float32)
+    for _ in range(env.config.horizon):
+        if env.done.all():
+            break
+        p = torch.from_numpy(env.pos.copy())
+        logits = model.step(cache, p.to(device))["action_logits"].float().cpu()
+        logp_all = torch.log_softmax(logits, -1)
+        a = torch.multinomial(logp_all.exp(), 1, generator=gen)[:, 0]
+        live.append(torch.from_numpy(~env.done))
+        pos.append(p)
+        acts.append(a)
+        logps.append(logp_all.gather(1, a[:, None])[:, 0])
+        r, _, _ = env.step(a.numpy())
+        returns += r
+    return {"pos": torch.stack(pos, 1), "action": torch.stack(acts, 1), "logp": torch.stack(logps, 1),
+            "mask": torch.stack(live, 1), "returns": torch.from_numpy(returns),
+            "colors": torch.from_numpy(env.colors.copy()), "walls": torch.from_numpy(env.walls.copy())}
+
+
+def train_raw_rl(base: PinpadTransformer, env_cfg: GridConfig, task_set: TaskSet, cfg: RawRLConfig,
+                 log: Logger | None = None) -> tuple[PinpadTransformer, dict[str, Any]]:
+    """PPO on action tokens of (a copy of) the base model until the episode budget is spent."""
+    log = log or (lambda step, metrics: None)
+    torch.manual_seed(cfg.seed)
+    device = next(base.parameters()).device
+    model = base
+    for p in model.parameters():
+        p.requires_grad_(True)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
+    env = GridPinpadBatch(env_cfg, task_set, cfg.batch_episodes, seed=cfg.seed)
+    curve: list[dict[str, float]] = []
+    episodes, t_start, iteration = 0, time.perf_counter(), 0
+    while episodes + cfg.batch_episodes <= cfg.episodes:
+        t0 = time.perf_counter()
+        model.eval()
+        ro = {k: v.to(device) for k, v in sample_episodes(model, env, gen).items()}
+        adv = batch_advantages(ro["returns"])
+        stats: dict[str, float] = {}
+        if float(ro["returns"].std()) > 0:
+            model.train()
+            for _ in range(cfg.update_epochs):
+                logits = model(ro["colors"], ro["walls"], ro["pos"])["action_logits"].float()
+                logp = torch.log_softmax(logits, -1).gather(2, ro["action"][..., None])[..., 0]
+                # ppo_clip_loss takes (K, N) decisions: here K = time steps
+                loss, stats = ppo_clip_loss(logp.T, ro["logp"].T, adv, ro["mask"].T, cfg.clip)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            stats["losses/policy_loss"] = float(loss)
+        episodes += cfg.batch_episodes
+        iteration += 1
+        rate = float(ro["returns"].mean())
+        curve.append({"episodes": episodes, "success_rate": rate, "wall_s": time.perf_counter() - t_start})
+        log(iteration, {"charts/success_rate": rate, "charts/episodes": episodes,
+                        "perf/episodes_per_s": cfg.batch_episodes / (time.perf_counter() - t0), **stats})
+    model.eval()
+    eval_env = GridPinpadBatch(env_cfg, task_set, cfg.eval_episodes, seed=cfg.seed + 10_007)
+    final = float(sample_episodes(model, eval_env, torch.Generator(device="cpu").manual_seed(cfg.seed + 1))["returns"].mean())
+    wall = time.perf_counter() - t_start
+    return model, {"final_success": final, "curve": curve, "episodes": episodes, "wall_s": wall,
+                   "episodes_per_s": episodes / max(wall, 1e-9), "episodes_to_50": episodes_to(curve, 0.5),
+                   "episodes_to_90": episodes_to(curve, 0.9)}
+
+
+@torch.no_grad()
+def random_base_success(base: PinpadTransformer, env_cfg: GridConfig, task_set: TaskSet, episodes: int,
+                        batch: int = 4096, seed: int = 0) -> dict[str, float]:
+    """Success of the untouched base model sampling actions on the task (the paper: ~1 in 10⁶)."""
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    wins, done = 0, 0
+    while done < episodes:
+        n = min(batch, episodes - done)
+        env = GridPinpadBatch(env_cfg, task_set, n, seed=seed + done)
+        wins += int(sample_episodes(base, env, gen)["returns"].sum())
+        done += n
+    return {"random_base_success": wins / episodes, "random_base_wins": wins, "random_base_episodes": episodes}
+
+
+@dataclass(frozen=True)
+class BaselinesConfig:
+    """The baselines of DESIGN.md §1 stage 4 at internal RL's episode budget and seeds.
+
+    methods: raw_action (PPO on action tokens), beta_always (internal RL with a β ≡ 1
+    metacontroller), co_trained (internal RL with a metacontroller co-trained with the base model).
+    `discover_steps`: training of the two extra metacontrollers (the rest as `discover_grid`).
+    """
+
+    methods: tuple[str, ...] = ("raw_action", "beta_always", "co_trained")
+    raw_lr: float = 3e-5
+    discover_steps: int = 1000
+    random_episodes: int = 100_000
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "methods", tuple(self.methods))
+        bad = sorted(set(self.methods) - set(BASELINES))
+        if bad:
+            raise ValueError(f"methods: unknown {bad}; expected some of {list(BASELINES)}")
+        if self.discover_steps < 1 or self.random_episodes < 1:
+            raise ValueError("discover_steps and random_episodes must be >= 1")
+
+
+BASELINES = ("raw_action", "beta_always", "co_trained")

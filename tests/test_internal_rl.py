@@ -1,0 +1,123 @@
+"""Internal RL: the abstract env hands control back exactly at β crossings; PPO-clip without a
+critic solves a 2-armed bandit in z-space; raw-action RL and internal RL run end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from irl.envs.grid import GridConfig, GridPinpadBatch
+from irl.envs.tasks import resolve_tasks
+from irl.models.metacontroller import Metacontroller, MetacontrollerConfig
+from irl.models.transformer import PinpadTransformer, TransformerConfig
+from irl.rl.abstract_env import AbstractActionEnv
+from irl.rl.curves import band, smoothed_first
+from irl.rl.internal_rl import InternalRLConfig, collect, train_internal_rl
+from irl.rl.policy import CodePolicy, PolicyConfig
+from irl.rl.ppo import batch_advantages, ppo_clip_loss
+from irl.rl.raw_rl import RawRLConfig, random_base_success, train_raw_rl
+
+CFG = TransformerConfig(obs_encoding="egocentric", n_layers=2, d_model=32, n_heads=4, d_mlp=64)
+
+
+def models(switch: str = "learned") -> tuple[PinpadTransformer, Metacontroller]:
+    torch.manual_seed(0)
+    return PinpadTransformer(CFG).eval(), Metacontroller(MetacontrollerConfig(d_model=32, layer=1, switch=switch)).eval()
+
+
+def test_control_returns_exactly_at_beta_crossings() -> None:
+    base, mc = models()
+    n = 6
+    env = AbstractActionEnv(base, mc, GridPinpadBatch(GridConfig(), resolve_tasks("pretrain"), n, seed=1), seed=0)
+    # β_t of row i is 1 when (t + i) % 4 == 0, else 0.2; t = the grid step about to be taken
+    mc.switch_prob = lambda e, h, z: torch.tensor([1.0 if (int(t) + i) % 4 == 0 else 0.2 for i, t in enumerate(env.env.t)])
+    step = env.reset()
+    assert step.awaiting.all()
+    seen = []
+    while step.awaiting.any():
+        t = env.env.t.copy()
+        expected = np.array([(int(t[i]) + i) % 4 == 0 for i in range(n)]) & ~env.env.done
+        if seen:  # after the first decision, control comes back only when some row crosses
+            assert np.array_equal(step.awaiting, expected) and expected.any()
+        seen.append(int(t.max()))
+        step = env.step(torch.randn(n, 8))
+    assert env.env.done.all() and len(seen) > 1
+
+
+def test_codes_are_held_between_decisions_and_beta_always_decides_every_step() -> None:
+    base, mc = models(switch="always")
+    env = AbstractActionEnv(base, mc, GridPinpadBatch(GridConfig(), resolve_tasks("pretrain"), 4, seed=2), seed=0)
+    step, rounds = env.reset(), 0
+    while step.awaiting.any():
+        assert np.array_equal(step.awaiting, ~env.env.done)
+        step = env.step(torch.randn(4, 8))
+        rounds += 1
+    assert rounds == env.low_level_steps
+    base, mc = models()
+    mc.switch_prob = lambda e, h, z: torch.zeros(e.shape[0])  # never switch after t = 0
+    env = AbstractActionEnv(base, mc, GridPinpadBatch(GridConfig(), resolve_tasks("pretrain"), 4, seed=2), seed=0)
+    env.reset()
+    z = torch.randn(4, 8)
+    env.step(z)
+    assert env.env.done.all() and torch.equal(env.z, z)
+
+
+def test_ppo_without_a_critic_solves_a_two_armed_bandit_in_z_space() -> None:
+    torch.manual_seed(0)
+    policy = CodePolicy(PolicyConfig(d_model=4, n_z=2, width=16))
+    opt = torch.optim.Adam(policy.parameters(), lr=3e-2)
+    gen = torch.Generator().manual_seed(0)
+    obs, active = torch.ones(1, 256, 4), torch.ones(1, 256, dtype=torch.bool)
+    for _ in range(60):
+        with torch.no_grad():
+            z, logp, _ = policy.act(obs[0], policy.initial_state(256), active[0], gen)
+        arm = z[:, 0] > 0  # arm 1 pays with p = 0.9, arm 0 with p = 0.1
+        reward = (torch.rand(256, generator=gen) < torch.where(arm, 0.9, 0.1)).float()
+        adv = batch_advantages(reward)
+        for _ in range(4):
+            new, _ = policy.evaluate(obs, active, z[None])
+            loss, _ = ppo_clip_loss(new, logp[None], adv, active, 0.2)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        z, _, _ = policy.act(obs[0], policy.initial_state(256), active[0], gen)
+    assert float((z[:, 0] > 0).float().mean()) > 0.95
+
+
+def test_advantages_are_zero_when_all_returns_agree() -> None:
+    assert torch.equal(batch_advantages(torch.ones(8)), torch.zeros(8))
+    a = batch_advantages(torch.tensor([0.0, 1.0]))
+    assert a[1] > 0 > a[0]
+
+
+def test_internal_and_raw_action_rl_run_and_report_curves() -> None:
+    base, mc = models()
+    post = resolve_tasks("post")
+    cfg = InternalRLConfig(episodes=32, batch_episodes=16, eval_episodes=8, seeds=(0,), device="cpu")
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    policy, res = train_internal_rl(base, mc, GridConfig(), post, cfg, torch.device("cpu"))
+    assert [p["episodes"] for p in res["curve"]] == [16, 32] and 0 <= res["final_success"] <= 1
+    assert all(torch.equal(before[k], v) for k, v in base.state_dict().items())  # internal RL leaves the base alone
+    _, raw = train_raw_rl(base, GridConfig(), post, RawRLConfig(episodes=32, batch_episodes=16, eval_episodes=8))
+    assert len(raw["curve"]) == 2
+    r = random_base_success(base, GridConfig(), post, 40, batch=16)
+    assert r["random_base_episodes"] == 40 and r["random_base_wins"] == 0
+
+
+def test_collect_records_one_decision_per_awaiting_row() -> None:
+    base, mc = models()
+    env = AbstractActionEnv(base, mc, GridPinpadBatch(GridConfig(), resolve_tasks("post"), 5, seed=3), seed=0)
+    policy = CodePolicy(PolicyConfig(d_model=32))
+    ro = collect(policy, env, torch.Generator().manual_seed(0))
+    assert ro.active[0].all() and ro.obs.shape[:2] == ro.active.shape
+    assert int(ro.active.sum()) == int(env.decisions.sum())
+
+
+def test_band_takes_median_and_quartiles_over_seeds() -> None:
+    curves = [[{"episodes": 10, "success_rate": r}, {"episodes": 20, "success_rate": r + 0.5}] for r in (0.0, 0.2, 0.4)]
+    b = band(curves, points=2)
+    assert [p["episodes"] for p in b] == [10, 20]
+    assert b[0]["median"] == pytest.approx(0.2) and b[1]["q25"] == pytest.approx(0.6) and b[1]["q75"] == pytest.approx(0.8)
+    assert smoothed_first(curves[2], 0.6, window=1) == 20 and smoothed_first(curves[0], 0.9) is None
