@@ -4,9 +4,9 @@ RL's episode budget and seeds (DVC stage).
 - raw_action: PPO-clip without a critic on the base model's action tokens (all weights trained);
 - beta_always: a metacontroller trained with β ≡ 1 (a fresh code every step), then internal RL;
 - co_trained: a metacontroller co-trained with the base model, then internal RL on both;
+- compile: CompILE's segment codes (with a causal switch fitted to its boundaries), then internal RL;
 - random_base_success: the untouched base model sampling actions, on ≥ 10⁵ episodes.
-CompILE is not built yet (see the README's status table). Every (method, seed) run is a Prefect
-task; the figure shows every method's curve beside internal RL's.
+Every (method, seed) run is a Prefect task; the figure shows every method's curve beside internal RL's.
 
     python -m flows.baselines [--profile smoke|default|paper]
 """
@@ -33,23 +33,29 @@ from irl.envs.grid import GridConfig
 from irl.envs.tasks import resolve_tasks
 from irl.eval.rl_plots import learning_curves_png
 from irl.io import atomic_write_json
+from irl.models.compile import CompILEControl  # noqa: F401  (registers the artifact kind)
 from irl.models.io import load_model, save_model
 from irl.rl.curves import band, smoothed_first
 from irl.rl.internal_rl import InternalRLConfig, train_internal_rl
 from irl.rl.raw_rl import BaselinesConfig, RawRLConfig, random_base_success, train_raw_rl
+from irl.training.compile import train_compile
 from irl.training.discover import DiscoverConfig, discover
 from irl.training.pretrain import resolve_device
 
 
 @task(name="baseline-metacontroller", task_run_name="metacontroller-{method}")
 def train_variant(method: str, model_dir: Path, data_dir: Path, cfg: DiscoverConfig, out: Path) -> dict[str, float]:
-    """The β ≡ 1 or co-trained metacontroller (and, co-trained, its base) saved under `out`."""
+    """The β ≡ 1, co-trained or CompILE controller (and the base it runs on) saved under `out`."""
     base, _ = load_model(model_dir, resolve_device(cfg.device))
-    variant = dataclasses.replace(cfg, switch="always") if method == "beta_always" else dataclasses.replace(cfg, co_train=True)
-    mc, base, res = discover(base, load_dataset(data_dir / "D_star"), variant, out / "checkpoints")
+    data = load_dataset(data_dir / "D_star")
+    if method == "compile":
+        mc, res = train_compile(base, data, cfg, workdir=out / "checkpoints")
+    else:
+        variant = dataclasses.replace(cfg, switch="always") if method == "beta_always" else dataclasses.replace(cfg, co_train=True)
+        mc, base, res = discover(base, data, variant, out / "checkpoints")
     save_model(out / "metacontroller", mc, {"stage": "baselines_grid", "method": method})
     save_model(out / "base", base, {"stage": "baselines_grid", "method": method})
-    return {k: res[k] for k in ("nll", "kl", "boundary_f1", "switches_per_episode")}
+    return {k: res[k] for k in ("nll", "boundary_f1", "switches_per_episode") if k in res}
 
 
 @task(name="baseline-seed", task_run_name="{method}-seed-{seed}")
@@ -106,7 +112,6 @@ def baselines_grid_flow(profile: str | None = None, params_path: str = "params.y
                       "episodes_to_50_by_seed": [smoothed_first(r["curve"], 0.5) for r in mine],
                       "episodes_per_s": float(statistics.median(r["episodes_per_s"] for r in mine)),
                       "wall_s": max(r["wall_s"] for r in mine), **({"metacontroller": variant_fit[m]} if m in variant_fit else {})}
-    methods["compile"] = {"status": "not built (issue 5 remains open)"}
     metrics = {"profile": name, "env": {"name": "grid-pinpad", **env.to_dict()}, "episode_budget": rl.episodes,
                "seeds": list(rl.seeds), "methods": methods, **random}
     atomic_write_json(metrics_path, metrics)
@@ -123,8 +128,7 @@ def baselines_grid_flow(profile: str | None = None, params_path: str = "params.y
     rows = "\n".join(f"| {m} | {v['final_success']:.3f} | {v['final_success_by_seed']} |" for m, v in methods.items() if "final_success" in v)
     publish_markdown("baselines-grid", f"baselines_grid ({name})",
                      f"| method | final success (median) | by seed |\n|---|---|---|\n{rows}\n\n"
-                     f"Untouched base model: {random['random_base_wins']} successes in {random['random_base_episodes']:,} episodes. "
-                     "CompILE: not built yet.", url)
+                     f"Untouched base model: {random['random_base_wins']} successes in {random['random_base_episodes']:,} episodes.", url)
     return metrics
 
 

@@ -31,7 +31,7 @@ from irl.eval.rl_plots import learning_curves_png
 from irl.io import atomic_write_json
 from irl.models.io import load_model, save_model
 from irl.rl.curves import band, smoothed_first
-from irl.rl.internal_rl import InternalRLConfig, train_internal_rl
+from irl.rl.internal_rl import InternalRLConfig, oracle_code_success, train_internal_rl
 from irl.training.pretrain import resolve_device
 
 MODEL_NAME = "irl-grid-policy"
@@ -68,6 +68,12 @@ def internal_rl_grid_flow(profile: str | None = None, params_path: str = "params
         futures = [runner.submit(train_seed, {"model_dir": Path(model_dir), "mc_dir": Path(mc_dir), "env": env,
                                               "cfg": cfg, "seed": s}) for s in cfg.seeds]
         runs = [f.result() for f in futures]
+    device = resolve_device(cfg.device)
+    base, _ = load_model(model_dir, device)
+    mc, spec = load_model(mc_dir, device)
+    post = resolve_tasks("post", "grid", env.n_colors)
+    codes = torch.tensor(spec["meta"]["codes_by_subgoal"], dtype=torch.float32)
+    oracle = oracle_code_success(base, mc, codes, env, post, cfg.eval_episodes, seed=cfg.seeds[0] + 20_011)
     finals = [r["final_success"] for r in runs]
     to50 = [smoothed_first(r["curve"], 0.5) for r in runs]
     to90 = [smoothed_first(r["curve"], 0.9) for r in runs]
@@ -77,7 +83,7 @@ def internal_rl_grid_flow(profile: str | None = None, params_path: str = "params
                "episodes_to_50": median_or_none(to50), "episodes_to_90": median_or_none(to90),
                "episodes_to_50_by_seed": to50, "episodes_to_90_by_seed": to90,
                "episode_budget": cfg.episodes, "episodes_per_s": float(statistics.median(r["episodes_per_s"] for r in runs)),
-               "wall_s": max(r["wall_s"] for r in runs), "seeds": list(cfg.seeds)}
+               "wall_s": max(r["wall_s"] for r in runs), "seeds": list(cfg.seeds), **oracle}
     best = max(runs, key=lambda r: r["final_success"])
     save_model(out_dir, best["policy"], {"stage": "internal_rl_grid", "profile": name, "seed": best["seed"],
                                          "final_success": best["final_success"], "base_model": model_dir,

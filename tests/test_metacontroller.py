@@ -128,3 +128,23 @@ def test_first_pair_reads_the_pair_completed_first() -> None:
     assert (first_pair(env) == -1).all()
     with pytest.raises(ValueError, match="any_task"):
         first_pair(GridPinpadBatch(GridConfig(), resolve_tasks("pretrain"), 2, seed=0))
+
+
+def test_compile_segments_partition_each_episode_and_round_trip(tmp_path: Path) -> None:
+    from irl.models.compile import CompILEConfig, CompILEControl
+
+    torch.manual_seed(0)
+    model = CompILEControl(CompILEConfig(d_model=16, layer=1, n_segments=3)).eval()
+    e = torch.randn(2, 9, 16)
+    mask = torch.tensor([[True] * 9, [True] * 6 + [False] * 3])
+    with torch.no_grad():
+        out = model(e, mask, sample=True, generator=torch.Generator().manual_seed(1))
+    seg = out["segments"]
+    torch.testing.assert_close(seg.sum(-1)[mask], torch.ones(int(mask.sum())))
+    assert float(seg.sum(-1)[~mask].abs().max()) == 0.0
+    assert out["beta"].shape == (2, 9) and torch.equal(out["beta"][:, 0], torch.ones(2))
+    save_model(tmp_path / "c", model)
+    loaded, _ = load_model(tmp_path / "c")
+    with torch.no_grad():
+        a, b = model(e, mask, sample=False), loaded(e, mask, sample=False)
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -140,3 +140,18 @@ def train_internal_rl(base: PinpadTransformer, mc: Metacontroller, env_cfg: Grid
     return policy, {"final_success": final, "curve": curve, "episodes": episodes, "wall_s": wall,
                     "episodes_per_s": episodes / max(wall, 1e-9), "episodes_to_50": episodes_to(curve, 0.5),
                     "episodes_to_90": episodes_to(curve, 0.9)}
+
+
+@torch.no_grad()
+def oracle_code_success(base: PinpadTransformer, mc: Metacontroller, codes: torch.Tensor, env_cfg: GridConfig,
+                        task_set: TaskSet, episodes: int, seed: int) -> dict[str, float]:
+    """Success when every decision gets the code of the episode's true current subgoal (`codes`:
+    (n_subgoals, n_z), e.g. `codes_by_subgoal`): what internal RL can reach with these codes."""
+    env = make_env(base, mc, env_cfg, task_set, episodes, seed)
+    step = env.reset()
+    device = env.device
+    while step.awaiting.any():
+        g = torch.from_numpy(np.maximum(env.env.subgoal, 0)).to(device)
+        step = env.step(codes.to(device)[g])
+    return {"oracle_code_success": float(env.env.success.mean()),
+            "oracle_decisions_per_episode": float(env.decisions.mean())}

@@ -131,11 +131,12 @@ class BaselinesConfig:
     """The baselines of DESIGN.md §1 stage 4 at internal RL's episode budget and seeds.
 
     methods: raw_action (PPO on action tokens), beta_always (internal RL with a β ≡ 1
-    metacontroller), co_trained (internal RL with a metacontroller co-trained with the base model).
-    `discover_steps`: training of the two extra metacontrollers (the rest as `discover_grid`).
+    metacontroller), co_trained (internal RL with a metacontroller co-trained with the base model),
+    compile (internal RL on CompILE's codes, irl.models.compile). `discover_steps`: training of
+    the extra metacontrollers and of CompILE (the rest as `discover_grid`).
     """
 
-    methods: tuple[str, ...] = ("raw_action", "beta_always", "co_trained")
+    methods: tuple[str, ...] = ("raw_action", "beta_always", "co_trained", "compile")
     raw_lr: float = 3e-5
     discover_steps: int = 1000
     random_episodes: int = 100_000
@@ -149,4 +150,4 @@ class BaselinesConfig:
             raise ValueError("discover_steps and random_episodes must be >= 1")
 
 
-BASELINES = ("raw_action", "beta_always", "co_trained")
+BASELINES = ("raw_action", "beta_always", "co_trained", "compile")
