@@ -18,8 +18,19 @@ def test_every_profile_builds_every_stage_config(profile: str) -> None:
     assert name == profile
     env = stage_config(GridConfig, sections, "grid_env", profile=profile)
     stage = stage_config(CollectStageConfig, sections, "collect_grid", profile=profile)
-    assert env.obs_dim == 637 and set(stage.datasets()) == {"D", "D_star"}
+    assert env.obs_dim == env.size**2 * (env.n_colors + env.n_walls + 1) and set(stage.datasets()) == {"D", "D_star"}
     assert stage.datasets()["D_star"].epsilon == 0.0
+    assert (env.size == 7) == (profile == "paper") or profile == "smoke"  # the paper profile is the paper's 7×7 grid
+    from irl.rl.internal_rl import InternalRLConfig
+    from irl.rl.raw_rl import BaselinesConfig
+    from irl.training.discover import DiscoverConfig, RateDistortionConfig
+    from irl.training.gt_controllers import GTControllerConfig
+    from irl.training.pretrain import PretrainConfig
+
+    for cls, key in ((PretrainConfig, "pretrain_grid"), (GTControllerConfig, "gt_controllers_grid"),
+                     (DiscoverConfig, "discover_grid"), (RateDistortionConfig, "rate_distortion_grid"),
+                     (InternalRLConfig, "internal_rl_grid"), (BaselinesConfig, "baselines_grid")):
+        stage_config(cls, sections, key, profile=profile)
 
 
 def test_the_active_profile_is_default() -> None:
