@@ -89,11 +89,24 @@ def test_dvc_repro_runs_the_pipeline_on_the_temporary_server(isolated_tracking: 
     rd = json.loads((repo / "metrics/grid/rate_distortion.json").read_text())
     assert sorted((r["mode"], r["alpha"]) for r in rd["runs"]) == [("co_trained", 0.0), ("co_trained", 0.1), ("frozen", 0.0), ("frozen", 0.1)]
     assert (repo / "plots/grid/beta_traces.png").read_bytes()[:4] == b"\x89PNG"
-    assert mlflow.MlflowClient().get_model_version_by_alias("irl-grid-metacontroller", "champion").version == "1"
+    assert int(mlflow.MlflowClient().get_model_version_by_alias("irl-grid-metacontroller", "champion").version) == 1
+    rl = json.loads((repo / "metrics/grid/internal_rl.json").read_text())
+    assert rl["episode_budget"] == 64 and len(rl["final_success_by_seed"]) == 2 and "oracle_code_success" in rl
+    assert rl["promoted_to_champion"] and (repo / "models/grid/policy/model.safetensors").is_file()
+    assert int(mlflow.MlflowClient().get_model_version_by_alias("irl-grid-policy", "champion").version) == 1
+    base = json.loads((repo / "metrics/grid/baselines.json").read_text())
+    assert set(base["methods"]) == {"raw_action", "beta_always", "co_trained", "compile"}
+    assert base["random_base_episodes"] == 256 and (repo / "plots/grid/rl_methods.png").read_bytes()[:4] == b"\x89PNG"
     status = _run(["dvc", "status", "--json"], cwd=repo, env=env)
     assert json.loads(status.stdout) == {}
     again = _run(["dvc", "repro"], cwd=repo, env=env)
     assert "didn't change, skipping" in again.stdout
+    # a policy that does not beat the champion is registered but not promoted
+    _run([sys.executable, "-m", "flows.internal_rl"], cwd=repo, env=env)
+    rl2 = json.loads((repo / "metrics/grid/internal_rl.json").read_text())
+    client = mlflow.MlflowClient()
+    assert int(rl2["registered_version"]) == 2 and rl2["promoted_to_champion"] == (max(rl2["final_success_by_seed"]) > max(rl["final_success_by_seed"]))
+    assert int(client.get_model_version_by_alias("irl-grid-policy", "champion").version) == (2 if rl2["promoted_to_champion"] else 1)
 
 
 def test_pipeline_flow_runs_collect_as_a_subflow(isolated_tracking: Path, prefect_api: str) -> None:
@@ -103,6 +116,6 @@ def test_pipeline_flow_runs_collect_as_a_subflow(isolated_tracking: Path, prefec
     (parent,) = httpx.post(f"{prefect_api}/flow_runs/filter", json={"flows": {"name": {"any_": ["grid_pipeline"]}}}).json()
     assert parent["state_type"] == "COMPLETED"
     children = httpx.post(f"{prefect_api}/flow_runs/filter", json={"flow_runs": {"parent_flow_run_id": {"any_": [parent["id"]]}}}).json()
-    assert len(children) == 6
+    assert len(children) == 8
     assert all(c["state_type"] == "COMPLETED" for c in children)
     assert json.loads((repo / "metrics/grid/collect.json").read_text())["profile"] == "smoke"
