@@ -33,7 +33,6 @@ from irl.envs.grid import GridConfig
 from irl.envs.tasks import resolve_tasks
 from irl.eval.rl_plots import learning_curves_png
 from irl.io import atomic_write_json
-from irl.models.compile import CompILEControl  # noqa: F401  (registers the artifact kind)
 from irl.models.io import load_model, save_model
 from irl.rl.curves import band, smoothed_first
 from irl.rl.internal_rl import InternalRLConfig, train_internal_rl

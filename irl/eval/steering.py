@@ -19,14 +19,13 @@ from irl.eval.rollout import rollout
 from irl.models.metacontroller import Metacontroller
 from irl.models.transformer import PinpadTransformer
 from irl.training.batches import EpisodeBatches
+from irl.training.discover import discovery_losses
 
 
 @torch.no_grad()
 def codes_by_subgoal(base: PinpadTransformer, mc: Metacontroller, batches: EpisodeBatches, episodes: np.ndarray,
                      n_subgoals: int, chunk: int = 256) -> torch.Tensor:
     """(n_subgoals, n_z) mean code z over the held-out steps labelled with each subgoal."""
-    from irl.training.discover import discovery_losses
-
     sums = torch.zeros(n_subgoals, mc.cfg.n_z)
     counts = torch.zeros(n_subgoals)
     for start in range(0, len(episodes), chunk):

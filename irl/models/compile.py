@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from irl.models.metacontroller import Metacontroller, MetacontrollerConfig
+from irl.models.metacontroller import Metacontroller, MetacontrollerConfig, kl_to_standard_normal
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,11 @@ class CompILEControl(nn.Module):
         return self.core.decode(z)
 
     apply_edit = staticmethod(Metacontroller.apply_edit)
+
+    @staticmethod
+    def rate(out: dict[str, Tensor], mask: Tensor) -> Tensor:
+        """The KL term per real step: Σ_k KL(z_k ‖ N(0, I)) over the segments, per step in `mask`."""
+        return kl_to_standard_normal(out["mu"], out["logvar"]).sum() / mask.sum()
 
     def forward(self, e: Tensor, mask: Tensor, sample: bool = True, generator: torch.Generator | None = None) -> dict[str, Tensor]:
         """Segments, codes and the per-step controllers for residual sequences e (B, T, d)."""
@@ -123,13 +128,3 @@ class CompILEControl(nn.Module):
         beta = torch.cat([torch.ones_like(beta[:, :1]), beta[:, 1:]], dim=1)
         return {"mu": mu, "logvar": logvar, "z": z, "A": a, "B": b_, "beta": beta, "segments": seg_masks,
                 "switch_loss": switch_loss}
-
-
-def _register() -> None:
-    """Make `save_model`/`load_model` (safetensors + JSON) know this model; importing is enough."""
-    from irl.models.io import KINDS
-
-    KINDS.setdefault("compile-control", (CompILEConfig, CompILEControl))
-
-
-_register()

@@ -11,15 +11,19 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from irl.io import atomic_directory
+from irl.models.compile import CompILEConfig, CompILEControl
 from irl.models.controllers import ControllerConfig, LinearControllers
 from irl.models.metacontroller import Metacontroller, MetacontrollerConfig
 from irl.models.transformer import PinpadTransformer, TransformerConfig
+from irl.rl.policy import CodePolicy, PolicyConfig
 
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
 KINDS: dict[str, tuple[type, type[nn.Module]]] = {
     "pinpad-transformer": (TransformerConfig, PinpadTransformer),
     "linear-controllers": (ControllerConfig, LinearControllers),
     "metacontroller": (MetacontrollerConfig, Metacontroller),
+    "compile-control": (CompILEConfig, CompILEControl),
+    "code-policy": (PolicyConfig, CodePolicy),
 }
 
 

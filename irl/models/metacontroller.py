@@ -137,6 +137,11 @@ class Metacontroller(nn.Module):
         a, b = self.decode(z)
         return {"mu": mu, "logvar": logvar, "beta": torch.stack(betas, dim=1), "z": z, "A": a, "B": b}
 
+    @staticmethod
+    def rate(out: dict[str, Tensor], mask: Tensor) -> Tensor:
+        """The KL term per real step: KL(N(μ_t, Σ_t) ‖ N(0, I)) averaged over the steps in `mask`."""
+        return kl_to_standard_normal(out["mu"], out["logvar"])[mask].mean()
+
     def edit(self, a: Tensor, b: Tensor):
         """The residual edit for the base model's `edit=` argument (per-step controllers)."""
         return lambda x: self.apply_edit(x, a.to(x.dtype), b.to(x.dtype))

@@ -91,14 +91,6 @@ def make_env(base: PinpadTransformer, mc: Metacontroller, env_cfg: GridConfig, t
     return AbstractActionEnv(base, mc, GridPinpadBatch(env_cfg, task_set, n, seed=seed), seed=seed)
 
 
-def episodes_to(curve: list[dict[str, float]], level: float) -> int | None:
-    """Episodes seen when the batch success rate first reached `level` (None: never)."""
-    for point in curve:
-        if point["success_rate"] >= level:
-            return int(point["episodes"])
-    return None
-
-
 def train_internal_rl(base: PinpadTransformer, mc: Metacontroller, env_cfg: GridConfig, task_set: TaskSet,
                       cfg: InternalRLConfig, device: torch.device, log: Logger | None = None) -> tuple[CodePolicy, dict[str, Any]]:
     """PPO on codes until the episode budget is spent; returns the policy and its learning curve."""
@@ -138,8 +130,7 @@ def train_internal_rl(base: PinpadTransformer, mc: Metacontroller, env_cfg: Grid
     final = float(collect(policy, eval_env, torch.Generator(device="cpu").manual_seed(cfg.seed + 1)).returns.mean())
     wall = time.perf_counter() - t_start
     return policy, {"final_success": final, "curve": curve, "episodes": episodes, "wall_s": wall,
-                    "episodes_per_s": episodes / max(wall, 1e-9), "episodes_to_50": episodes_to(curve, 0.5),
-                    "episodes_to_90": episodes_to(curve, 0.9)}
+                    "episodes_per_s": episodes / max(wall, 1e-9)}
 
 
 @torch.no_grad()

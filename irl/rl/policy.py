@@ -72,14 +72,3 @@ class CodePolicy(nn.Module):
             out.append(self.log_prob(self.mean(state), z[k]))
         entropy = (self.log_std + 0.5 * math.log(2 * math.pi * math.e)).sum()
         return torch.stack(out), entropy
-
-
-def _register() -> None:
-    """Make `save_model`/`load_model` (safetensors + JSON) know the policy; importing this module
-    is enough (irl.models.io keeps its kinds in one table)."""
-    from irl.models.io import KINDS
-
-    KINDS.setdefault("code-policy", (PolicyConfig, CodePolicy))
-
-
-_register()

@@ -20,7 +20,6 @@ import torch.nn.functional as F
 from irl.envs.grid import GridConfig, GridPinpadBatch
 from irl.envs.tasks import TaskSet
 from irl.models.transformer import PinpadTransformer
-from irl.rl.internal_rl import episodes_to
 from irl.rl.ppo import batch_advantages, ppo_clip_loss
 
 Logger = Callable[[int, dict[str, float]], None]
@@ -108,8 +107,7 @@ def train_raw_rl(base: PinpadTransformer, env_cfg: GridConfig, task_set: TaskSet
     final = float(sample_episodes(model, eval_env, torch.Generator(device="cpu").manual_seed(cfg.seed + 1))["returns"].mean())
     wall = time.perf_counter() - t_start
     return model, {"final_success": final, "curve": curve, "episodes": episodes, "wall_s": wall,
-                   "episodes_per_s": episodes / max(wall, 1e-9), "episodes_to_50": episodes_to(curve, 0.5),
-                   "episodes_to_90": episodes_to(curve, 0.9)}
+                   "episodes_per_s": episodes / max(wall, 1e-9)}
 
 
 @torch.no_grad()

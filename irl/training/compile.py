@@ -13,33 +13,15 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from irl.data.dataset import PinpadDataset
 from irl.eval.switching import switch_alignment
 from irl.models.compile import CompILEConfig, CompILEControl
-from irl.models.metacontroller import kl_to_standard_normal
 from irl.models.transformer import PinpadTransformer
 from irl.training.batches import EpisodeBatches
 from irl.training.checkpoint import checkpoint_dir, load_checkpoint, save_checkpoint
-from irl.training.discover import DiscoverConfig, split_episodes
+from irl.training.discover import DiscoverConfig, discovery_losses, split_episodes
 from irl.training.pretrain import resolve_device
-
-
-def compile_losses(base: PinpadTransformer, model: CompILEControl, batch: dict[str, torch.Tensor], sample: bool = True,
-                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-    """(action NLL, KL per step, switch BCE, outputs) over the real steps of a batch."""
-    m = batch["mask"]
-    held: dict[str, torch.Tensor] = {}
-
-    def edit(x: torch.Tensor) -> torch.Tensor:
-        held.update(model(x, m, sample=sample, generator=generator))
-        return model.apply_edit(x, held["A"].to(x.dtype), held["B"].to(x.dtype))
-
-    logits = base(batch["colors"], batch["walls"], batch["pos"], edit_layer=model.cfg.layer, edit=edit)["action_logits"]
-    nll = F.cross_entropy(logits[m].float(), batch["action"][m])
-    kl = kl_to_standard_normal(held["mu"], held["logvar"]).sum() / m.sum()
-    return nll, kl, held["switch_loss"], held
 
 
 def train_compile(base: PinpadTransformer, data: PinpadDataset, cfg: DiscoverConfig, n_segments: int = 4,
@@ -62,8 +44,8 @@ def train_compile(base: PinpadTransformer, data: PinpadDataset, cfg: DiscoverCon
     while state["step"] < cfg.steps:
         t0 = time.perf_counter()
         gen.manual_seed(cfg.seed * 1_000_003 + state["step"])
-        nll, kl, switch, _ = compile_losses(base, model, batches.batch(state["epoch"], state["index"]), generator=gen)
-        loss = nll + cfg.alpha * kl + switch
+        nll, kl, out = discovery_losses(base, model, batches.batch(state["epoch"], state["index"]), generator=gen)
+        loss = nll + cfg.alpha * kl + out["switch_loss"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -80,7 +62,7 @@ def train_compile(base: PinpadTransformer, data: PinpadDataset, cfg: DiscoverCon
     with torch.no_grad():
         for start in range(0, len(held_eps), 256):
             b = held.gather(held_eps[start : start + 256])
-            nll, _, _, out = compile_losses(base, model, b, sample=False)
+            nll, _, out = discovery_losses(base, model, b, sample=False)
             steps = int(b["mask"].sum())
             nll_sum, n = nll_sum + float(nll) * steps, n + steps
             # the causal switch is what internal RL uses: score it

@@ -24,7 +24,8 @@ from tqdm.auto import tqdm
 
 from irl.data.dataset import PinpadDataset
 from irl.eval.switching import switch_alignment
-from irl.models.metacontroller import Metacontroller, MetacontrollerConfig, kl_to_standard_normal
+from irl.models.compile import CompILEControl
+from irl.models.metacontroller import Metacontroller, MetacontrollerConfig
 from irl.models.transformer import PinpadTransformer
 from irl.training.batches import EpisodeBatches
 from irl.training.checkpoint import checkpoint_dir, load_checkpoint, save_checkpoint
@@ -90,11 +91,12 @@ def split_episodes(data: PinpadDataset, heldout: int, seed: int) -> tuple[np.nda
     return np.sort(perm[heldout:]), np.sort(perm[:heldout])
 
 
-def discovery_losses(base: PinpadTransformer, mc: Metacontroller, batch: dict[str, torch.Tensor],
+def discovery_losses(base: PinpadTransformer, mc: Metacontroller | CompILEControl, batch: dict[str, torch.Tensor],
                      sample: bool = True, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-    """(action NLL, KL per step) over real steps, and the metacontroller's outputs.
+    """(action NLL, KL per step) over real steps, and the controller model's outputs.
 
-    One base forward: the edit at layer l runs the metacontroller on the residual it receives.
+    One base forward: the edit at layer l runs the metacontroller (or CompILE) on the residual it
+    receives; the model says how its KL term is counted (`rate`).
     """
     m = batch["mask"]
     held: dict[str, torch.Tensor] = {}
@@ -106,8 +108,7 @@ def discovery_losses(base: PinpadTransformer, mc: Metacontroller, batch: dict[st
 
     logits = base(batch["colors"], batch["walls"], batch["pos"], edit_layer=mc.cfg.layer, edit=edit)["action_logits"]
     nll = F.cross_entropy(logits[m].float(), batch["action"][m])
-    kl = kl_to_standard_normal(held["mu"], held["logvar"])[m].mean()
-    return nll, kl, held
+    return nll, mc.rate(held, m), held
 
 
 @torch.no_grad()
