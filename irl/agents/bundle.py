@@ -1,0 +1,135 @@
+"""The trained models a deployed agent needs, loaded from the DVC outs or the MLflow registry.
+
+A `ModelBundle` holds the frozen base model, the metacontroller (switch + decoder), the internal-RL
+code policy and the ground-truth controllers, with where each came from. Every file is safetensors
++ JSON (`irl.models.io`); nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from irl.envs.grid import GridConfig
+from irl.models.controllers import LinearControllers
+from irl.models.io import load_model
+from irl.models.metacontroller import Metacontroller
+from irl.models.transformer import PinpadTransformer
+from irl.rl.policy import CodePolicy
+
+# role → (directory under the local model store, registered model name, required)
+ROLES: dict[str, tuple[str, str, bool]] = {
+    "base": ("base", "irl-grid-base", True),
+    "metacontroller": ("metacontroller", "irl-grid-metacontroller", True),
+    "policy": ("policy", "irl-grid-policy", True),
+    "gt_controllers": ("gt_controllers", "irl-grid-gt-controllers", False),
+}
+ALIAS_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    role: str
+    name: str
+    source: str  # "local" or "registry"
+    location: str  # directory (local) or models:/name@alias (registry)
+    version: str | None = None
+    alias: str | None = None
+    run_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ModelBundle:
+    base: PinpadTransformer
+    metacontroller: Metacontroller
+    policy: CodePolicy
+    gt_controllers: LinearControllers | None
+    env: GridConfig
+    info: list[ModelInfo] = field(default_factory=list)
+    subgoal_codes: list[list[float]] = field(default_factory=list)  # mean code per true subgoal (discovery)
+
+    @property
+    def layer(self) -> int:
+        return self.metacontroller.cfg.layer
+
+    @property
+    def n_subgoals(self) -> int:
+        return self.gt_controllers.cfg.n_controllers if self.gt_controllers is not None else len(self.subgoal_codes)
+
+
+def _env_of(base_spec: dict[str, Any]) -> GridConfig:
+    cfg = base_spec["config"]
+    grid = base_spec.get("meta", {}).get("params", {}).get("grid_env", {})
+    return GridConfig(size=cfg["grid_size"], n_colors=cfg["n_colors"], n_walls=cfg["n_walls"],
+                      horizon=int(grid.get("horizon", 100)))
+
+
+def _assemble(models: dict[str, tuple[torch.nn.Module, dict[str, Any]]], info: list[ModelInfo]) -> ModelBundle:
+    expected = {"base": PinpadTransformer, "metacontroller": Metacontroller, "policy": CodePolicy,
+                "gt_controllers": LinearControllers}
+    for role, (model, _) in models.items():
+        if not isinstance(model, expected[role]):
+            raise ValueError(f"model for {role!r} is a {type(model).__name__}, expected {expected[role].__name__}")
+    base, base_spec = models["base"]
+    mc, mc_spec = models["metacontroller"]
+    policy = models["policy"][0]
+    if mc.cfg.d_model != base.cfg.d_model or policy.cfg.d_model != base.cfg.d_model:
+        raise ValueError(f"width mismatch: base d_model {base.cfg.d_model}, metacontroller {mc.cfg.d_model}, "
+                         f"policy {policy.cfg.d_model}")
+    if policy.cfg.n_z != mc.cfg.n_z:
+        raise ValueError(f"code size mismatch: policy n_z {policy.cfg.n_z}, metacontroller {mc.cfg.n_z}")
+    gt = models.get("gt_controllers", (None, {}))[0]
+    codes = mc_spec.get("meta", {}).get("codes_by_subgoal") or []
+    return ModelBundle(base=base, metacontroller=mc, policy=policy, gt_controllers=gt, env=_env_of(base_spec),
+                       info=info, subgoal_codes=[list(map(float, c)) for c in codes])
+
+
+def load_local(store: str | Path, device: str = "cpu") -> ModelBundle:
+    """The bundle from a model store laid out like `models/grid/` (the DVC outs)."""
+    store = Path(store).resolve()
+    if not store.is_dir():
+        raise FileNotFoundError(f"model store {store} does not exist (run `make run` first)")
+    models, info = {}, []
+    for role, (sub, name, required) in ROLES.items():
+        path = store / sub
+        if not path.is_dir():
+            if required:
+                raise FileNotFoundError(f"model store {store}: missing {sub}/ (the {role} model)")
+            continue
+        models[role] = load_model(path, device)
+        info.append(ModelInfo(role, name, "local", str(path), run_id=models[role][1].get("meta", {}).get("mlflow_run_id")))
+    return _assemble(models, info)
+
+
+def load_registry(alias: str = "champion", device: str = "cpu") -> ModelBundle:
+    """The bundle from the MLflow registry (MLFLOW_TRACKING_URI, else ./mlflow.db), `name@alias`."""
+    import mlflow
+
+    from irl import tracking
+
+    if not ALIAS_RE.match(alias):
+        raise ValueError(f"alias {alias!r}: expected 1-64 letters, digits, '_' or '-'")
+    tracking.configure()
+    client = mlflow.MlflowClient()
+    models, info = {}, []
+    with tempfile.TemporaryDirectory(prefix="irl-bundle-") as tmp:
+        for role, (_, name, required) in ROLES.items():
+            try:
+                version = client.get_model_version_by_alias(name, alias)
+            except mlflow.exceptions.MlflowException:
+                if required:
+                    raise LookupError(f"registry {tracking.tracking_uri()}: no {name}@{alias}") from None
+                continue
+            local = tracking.download_model(name, alias, Path(tmp) / role)
+            models[role] = load_model(local, device)
+            info.append(ModelInfo(role, name, "registry", f"models:/{name}@{alias}", str(version.version), alias,
+                                  version.run_id))
+    return _assemble(models, info)

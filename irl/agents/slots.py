@@ -1,0 +1,100 @@
+"""KV caches for many independent episodes, each at its own step, stepped in one forward pass.
+
+`PinpadTransformer.step` advances a batch of episodes in lockstep (one shared cache length), which
+suits rollouts and RL. A service instead holds sessions that start and act at different times.
+`SlotPool` keeps one cache row per *slot* with its own length and steps any subset of slots
+together: the new keys/values are written at each row's own position, and attention masks the
+keys past each row's length and biases by each row's own relative distances. For rows that share
+a length this is the same computation as `PinpadTransformer.step` (tested).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from irl.models.transformer import Block, PinpadTransformer, relative_bucket
+
+
+class SlotPool:
+    """`capacity` cache rows of up to `max_steps` steps each for one frozen base model."""
+
+    def __init__(self, base: PinpadTransformer, capacity: int, max_steps: int) -> None:
+        if capacity < 1 or max_steps < 1:
+            raise ValueError(f"SlotPool: capacity={capacity} and max_steps={max_steps} must be >= 1")
+        cfg = base.cfg
+        self.base = base.eval()
+        self.capacity, self.max_steps = capacity, max_steps
+        self.device = next(base.parameters()).device
+        self.max_len = cfg.n_prefix + max_steps
+        d_head = cfg.d_model // cfg.n_heads
+        shape = (capacity, cfg.n_heads, self.max_len, d_head)
+        self.k = [torch.zeros(shape, device=self.device) for _ in range(cfg.n_layers)]
+        self.v = [torch.zeros(shape, device=self.device) for _ in range(cfg.n_layers)]
+        self.length = torch.zeros(capacity, dtype=torch.long, device=self.device)
+        self.steps = torch.zeros(capacity, dtype=torch.long, device=self.device)  # step tokens so far
+        self.layout: Tensor | None = None  # per-slot output of embed_layout, allocated on first open
+
+    @torch.no_grad()
+    def open(self, slot: int, colors: Tensor, walls: Tensor) -> None:
+        """Start a new episode in `slot` on the layout colors (n_colors,), walls (n_walls,)."""
+        cache = self.base.init_cache(colors[None].to(self.device), walls[None].to(self.device), self.max_steps)
+        layout = cache["layout"]
+        if self.layout is None:
+            self.layout = torch.zeros((self.capacity, *layout.shape[1:]), dtype=layout.dtype, device=self.device)
+        self.layout[slot] = layout[0]
+        n = cache["length"]  # prefix tokens already encoded (0 unless obs_encoding == "prefix")
+        for i, (k, v) in enumerate(cache["kv"]):
+            self.k[i][slot].zero_()
+            self.v[i][slot].zero_()
+            self.k[i][slot, :, :n] = k[0, :, :n]
+            self.v[i][slot, :, :n] = v[0, :, :n]
+        self.length[slot] = n
+        self.steps[slot] = 0
+
+    def full(self, rows: Tensor) -> Tensor:
+        """(B,) bool: rows whose cache holds `max_steps` steps already."""
+        return self.steps[rows] >= self.max_steps
+
+    def _bias(self, lengths: Tensor, k_len: int) -> Tensor:
+        """(B, H, 1, k_len): each row's relative-position bias for its query at `lengths`."""
+        dist = lengths[:, None] - torch.arange(k_len, device=lengths.device)[None, :]  # (B, k_len)
+        bias = self.base.pos_bias(relative_bucket(dist.clamp(min=0), self.base.cfg.pos_buckets, self.base.cfg.pos_max_distance))
+        return bias.permute(0, 2, 1).masked_fill((dist < 0)[:, None, :], float("-inf"))[:, :, None, :]
+
+    def _block(self, i: int, block: Block, x: Tensor, rows: Tensor, lengths: Tensor, bias: Tensor) -> Tensor:
+        b, _, d = x.shape
+        q, k, v = block.qkv(block.ln1(x)).view(b, 1, 3, block.n_heads, block.d_head).permute(2, 0, 3, 1, 4)
+        self.k[i][rows, :, lengths] = k[:, :, 0]
+        self.v[i][rows, :, lengths] = v[:, :, 0]
+        k_len = bias.shape[-1]
+        keys, values = self.k[i][rows, :, :k_len], self.v[i][rows, :, :k_len]
+        att = torch.softmax(q @ keys.transpose(-1, -2) * block.scale + bias, dim=-1) @ values
+        x = x + block.out(att.transpose(1, 2).reshape(b, 1, d))
+        return x + block.mlp(block.ln2(x))
+
+    def _run(self, x: Tensor, rows: Tensor, start: int, stop: int) -> Tensor:
+        lengths = self.length[rows]
+        bias = self._bias(lengths, int(lengths.max()) + 1)
+        for i in range(start, stop):
+            x = self.base.hook_resid[i](x)
+            if i < self.base.cfg.n_layers:
+                x = self._block(i, self.base.blocks[i], x, rows, lengths, bias)
+        return x
+
+    @torch.no_grad()
+    def lower(self, rows: Tensor, pos: Tensor, layer: int) -> Tensor:
+        """Embed agent cells pos (B,) for slots `rows` (B,) and run the blocks below `layer` →
+        the residual at `layer` before any edit, (B, 1, d). Finish with `upper` (same rows)."""
+        if bool(self.full(rows).any()):
+            raise ValueError(f"slot cache full: an episode may take at most {self.max_steps} steps")
+        x = self.base.embed_steps(self.layout[rows], pos[:, None].to(self.device))
+        return self._run(x, rows, 0, layer)
+
+    @torch.no_grad()
+    def upper(self, rows: Tensor, x: Tensor, layer: int) -> dict[str, Tensor]:
+        """From the (possibly edited) residual x (B, 1, d) at `layer` to the heads; advances the rows."""
+        x = self._run(x, rows, layer, self.base.cfg.n_layers + 1)
+        self.length[rows] += 1
+        self.steps[rows] += 1
+        return {k: v[:, 0] for k, v in self.base._heads(x).items()}
