@@ -23,7 +23,8 @@ def make_store(root: Path, seed: int = 0, obs_encoding: str = "egocentric") -> P
     mc = Metacontroller(MetacontrollerConfig(d_model=32, layer=1))
     with torch.no_grad():  # a decoder that edits and a switch that sometimes fires
         mc.hyper[2].weight.normal_(0, 0.3)
-        mc.switch[2].bias.fill_(-0.5)
+        mc.switch[2].weight.normal_(0, 0.5)
+        mc.switch[2].bias.fill_(-0.3)
     policy = CodePolicy(PolicyConfig(d_model=32))
     gt = LinearControllers(ControllerConfig(n_controllers=4, d_model=32, rank=None, layer=1))
     with torch.no_grad():

@@ -65,3 +65,29 @@ def prefect_server(home: Path) -> Iterator[str]:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@contextmanager
+def policy_server(workdir: Path, env: dict[str, str]) -> Iterator[str]:
+    """`python -m serving` (uvicorn) on a free port with `env` added; yields its base URL once
+    /healthz answers (readiness is the test's to check)."""
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    full_env = {**os.environ, **env}
+    log = workdir / f"serve-{port}.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "serving", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+            cwd=Path(__file__).resolve().parents[1], env=full_env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/healthz", proc, 120, log)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()

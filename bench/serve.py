@@ -1,0 +1,272 @@
+"""Policy-service benchmark: prints one JSON object.
+
+- act latency p50/p99 with 1 and with 64 concurrent sessions over HTTP (a real uvicorn server,
+  `python -m serving`), and the same policy called in-process (`irl.agents.Agent.act`), so the HTTP
+  overhead is a difference and the batching gain a ratio of throughputs;
+- rollouts/s over HTTP and in-process;
+- a load run: 64 clients, each owning a simulator (a grid env of its own), acting for `--load-s`
+  seconds; errors counted, server RSS sampled every second.
+
+    python bench/serve.py [--models models/grid] [--load-s 60]
+
+Client and server share this machine's cores, as they would on one host; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psutil
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from irl.agents.agent import Agent  # noqa: E402
+from irl.agents.bundle import load_local  # noqa: E402
+from irl.agents.trace import trace_episode  # noqa: E402
+from irl.envs.grid import GridPinpadBatch  # noqa: E402
+from irl.envs.tasks import resolve_tasks  # noqa: E402
+
+
+def pct(xs: list[float], q: float) -> float:
+    return float(np.percentile(np.array(xs) * 1000, q))
+
+
+def in_process(store: Path, n_acts: int) -> dict:
+    bundle = load_local(store)
+    env = GridPinpadBatch(bundle.env, resolve_tasks("pretrain"), 64, seed=0, any_task=True)
+    env.reset()
+    out = {}
+    for n in (1, 64):
+        agent = Agent(bundle, capacity=64)
+        lat = []
+        for k in range(n_acts):
+            if k % bundle.env.horizon == 0:
+                for s in range(n):
+                    agent.reset(s, env.colors[s], env.walls[s], "internal-rl")
+            t0 = time.perf_counter()
+            agent.act(list(range(n)), [int(p) for p in env.pos[:n]])
+            lat.append(time.perf_counter() - t0)
+        out[f"sessions_{n}"] = {"p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "acts_per_s": n / statistics.mean(lat)}
+    t0, n = time.perf_counter(), 0
+    while time.perf_counter() - t0 < 5:
+        trace_episode(bundle, "post", seed=n)
+        n += 1
+    out["rollouts_per_s"] = n / (time.perf_counter() - t0)
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(store: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "IRL_MODEL_SOURCE": "local", "IRL_MODELS_DIR": str(store), "IRL_MAX_SESSIONS": "256",
+           "IRL_SESSION_TTL_S": "600"}
+    log = open(Path(tempfile.gettempdir()) / f"irl-bench-serve-{port}.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "serving", "--port", str(port), "--log-level", "warning"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(240):
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError(f"server did not become ready; see {log.name}")
+
+
+class HTTPError(Exception):
+    pass
+
+
+class Conn:
+    """A minimal keep-alive HTTP/1.1 JSON client on asyncio streams. A load generator must cost
+    less than the server it loads: httpx spends ~1-2 ms of CPU per request, which on two shared
+    cores would measure the client, not the service."""
+
+    def __init__(self, url: str) -> None:
+        host, port = url.removeprefix("http://").split(":")
+        self.host, self.port = host, int(port)
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, method: str, path: str, obj: dict | None = None) -> tuple[int, dict | None]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        body = json.dumps(obj).encode() if obj is not None else b""
+        self.writer.write(f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+                          f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        status = int((await self.reader.readline()).split()[1])
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        data = await self.reader.readexactly(length) if length else b""
+        return status, (json.loads(data) if data else None)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+class Client:
+    """One simulator-owning client: its own grid episode, stepped with the actions the API returns."""
+
+    def __init__(self, url: str, bundle_env, seed: int) -> None:
+        self.conn, self.env = Conn(url), GridPinpadBatch(bundle_env, resolve_tasks("pretrain"), 1, seed=seed, any_task=True)
+        self.sid: str | None = None
+        self.new = True
+
+    def observation(self) -> dict:
+        return {"agent": int(self.env.pos[0]), "colors": self.env.colors[0].tolist(), "walls": self.env.walls[0].tolist()}
+
+    async def open(self) -> None:
+        status, body = await self.conn.request("POST", "/v1/sessions", {"policy": "internal-rl"})
+        if status != 201:
+            raise HTTPError(f"create session: {status} {body}")
+        self.sid = body["id"]
+        self.env.reset()
+
+    async def act(self) -> float:
+        t0 = time.perf_counter()
+        status, body = await self.conn.request("POST", f"/v1/sessions/{self.sid}/act",
+                                               {"observation": self.observation(), "reset": self.new})
+        dt = time.perf_counter() - t0
+        if status != 200:
+            raise HTTPError(f"act: {status} {body}")
+        self.new = False
+        self.env.step(np.array([body["action"]]))
+        if self.env.done[0]:
+            self.env.reset()
+            self.new = True
+        return dt
+
+    async def close(self) -> None:
+        await self.conn.request("DELETE", f"/v1/sessions/{self.sid}")
+        self.conn.close()
+
+
+async def http_acts(url: str, bundle_env, n_clients: int, n_acts: int) -> dict:
+    clients = [Client(url, bundle_env, seed) for seed in range(n_clients)]
+    await asyncio.gather(*(c.open() for c in clients))
+    for c in clients:  # warm-up
+        await c.act()
+    stats = Conn(url)
+    before = (await stats.request("GET", "/v1/stats"))[1]
+    lat: list[float] = []
+
+    async def run(c: Client) -> None:
+        for _ in range(n_acts):
+            lat.append(await c.act())
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(run(c) for c in clients))
+    wall = time.perf_counter() - t0
+    after = (await stats.request("GET", "/v1/stats"))[1]
+    stats.close()
+    await asyncio.gather(*(c.close() for c in clients))
+    batches = after["batches"] - before["batches"]
+    return {"p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "acts_per_s": len(lat) / wall,
+            "mean_server_batch": (after["batched_acts"] - before["batched_acts"]) / max(batches, 1)}
+
+
+async def http_rollouts(url: str, seconds: float) -> float:
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        t0, n = time.perf_counter(), 0
+        while time.perf_counter() - t0 < seconds:
+            (await http.post("/v1/rollouts", json={"task": "post", "seed": n})).raise_for_status()
+            n += 1
+        return n / (time.perf_counter() - t0)
+
+
+async def load_run(url: str, bundle_env, n_clients: int, seconds: float, pid: int) -> dict:
+    proc = psutil.Process(pid)
+    rss: list[float] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            rss.append(proc.memory_info().rss / 2**20)
+            stop.wait(1.0)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    errors, acts = 0, 0
+    clients = [Client(url, bundle_env, 1000 + seed) for seed in range(n_clients)]
+    await asyncio.gather(*(c.open() for c in clients))
+    deadline = time.perf_counter() + seconds
+
+    async def run(c: Client) -> None:
+        nonlocal errors, acts
+        while time.perf_counter() < deadline:
+            try:
+                await c.act()
+                acts += 1
+            except (HTTPError, OSError, asyncio.IncompleteReadError):
+                errors += 1
+                c.new = True
+
+    await asyncio.gather(*(run(c) for c in clients))
+    await asyncio.gather(*(c.close() for c in clients))
+    stop.set()
+    sampler.join()
+    half = len(rss) // 2
+    return {"clients": n_clients, "seconds": seconds, "acts": acts, "errors": errors, "acts_per_s": acts / seconds,
+            "rss_mb_start": rss[0], "rss_mb_peak": max(rss), "rss_mb_end": rss[-1],
+            "rss_mb_first_half_max": max(rss[: max(half, 1)]), "rss_mb_second_half_max": max(rss[half:])}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", type=Path, default=ROOT / "models" / "grid")
+    parser.add_argument("--acts", type=int, default=300, help="acts per session in the latency runs")
+    parser.add_argument("--load-s", type=float, default=60.0)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads, in-process and in the server")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    os.environ["IRL_TORCH_THREADS"] = str(args.threads)
+    store = args.models.resolve()
+    bundle_env = load_local(store).env
+    result: dict = {"models": str(store), "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count()}
+    result["in_process"] = in_process(store, args.acts)
+    proc, url = start_server(store)
+    try:
+        result["http"] = {
+            "sessions_1": asyncio.run(http_acts(url, bundle_env, 1, args.acts)),
+            "sessions_64": asyncio.run(http_acts(url, bundle_env, 64, max(args.acts // 10, 10))),
+            "rollouts_per_s": asyncio.run(http_rollouts(url, 5.0)),
+        }
+        result["load"] = asyncio.run(load_run(url, bundle_env, 64, args.load_s, proc.pid))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    h, p = result["http"], result["in_process"]
+    result["http_overhead_p50_ms_1_session"] = h["sessions_1"]["p50_ms"] - p["sessions_1"]["p50_ms"]
+    result["batching_gain_http_64_vs_1"] = h["sessions_64"]["acts_per_s"] / h["sessions_1"]["acts_per_s"]
+    result["batching_gain_in_process_64_vs_1"] = p["sessions_64"]["acts_per_s"] / p["sessions_1"]["acts_per_s"]
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
