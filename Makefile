@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-stamp
 # DVC stages call `python -m flows...`: make it the venv's python.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: venv run test test-all bench ui mlflow-ui clean-venv
+.PHONY: venv run test test-all bench bench-serve serve browser ui mlflow-ui clean-venv
 
 venv: $(STAMP)
 
@@ -25,15 +25,29 @@ run: venv
 	dvc repro
 
 ## tests: unit invariants + smoke runs of every stage (slow ones: `make test-all`)
-test: venv
+test: venv browser
 	$(PY) -m pytest -q
 
-test-all: venv
+test-all: venv browser
 	$(PY) -m pytest -q -m ''
+
+## Debian chromium + chromedriver for the viewer's browser test (installed once, as root)
+browser:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+## the policy service on http://127.0.0.1:8000 (viewer at /, OpenAPI at /docs). Models: the MLflow
+## registry of `make run` (mlflow.db, alias champion) when it exists, else models/grid/.
+serve: venv
+	@if [ -z "$$MLFLOW_TRACKING_URI" ] && [ -f mlflow.db ]; then export MLFLOW_TRACKING_URI=sqlite:///$(CURDIR)/mlflow.db; fi; \
+	  $(PY) -m serving --host 127.0.0.1 --port $${PORT:-8000}
 
 ## benchmarks print JSON figures; nothing is asserted
 bench: venv
 	$(PY) bench/grid_env.py
+
+bench-serve: venv
+	$(PY) bench/serve.py
 
 ## the Prefect UI on http://127.0.0.1:4200 (same database as the temporary server `make run` uses)
 ui: venv

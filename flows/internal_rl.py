@@ -69,7 +69,7 @@ def internal_rl_grid_flow(profile: str | None = None, params_path: str = "params
                                               "cfg": cfg, "seed": s}) for s in cfg.seeds]
         runs = [f.result() for f in futures]
     device = resolve_device(cfg.device)
-    base, _ = load_model(model_dir, device)
+    base, base_spec = load_model(model_dir, device)
     mc, spec = load_model(mc_dir, device)
     post = resolve_tasks("post", "grid", env.n_colors)
     codes = torch.tensor(spec["meta"]["codes_by_subgoal"], dtype=torch.float32)
@@ -87,7 +87,11 @@ def internal_rl_grid_flow(profile: str | None = None, params_path: str = "params
     best = max(runs, key=lambda r: r["final_success"])
     save_model(out_dir, best["policy"], {"stage": "internal_rl_grid", "profile": name, "seed": best["seed"],
                                          "final_success": best["final_success"], "base_model": model_dir,
-                                         "metacontroller": mc_dir})
+                                         "metacontroller": mc_dir,
+                                         # the runs that produced the models this policy acts through, so a
+                                         # registry client loads those versions with it, not newer ones
+                                         "base_run_id": base_spec["meta"].get("mlflow_run_id"),
+                                         "metacontroller_run_id": spec["meta"].get("mlflow_run_id")})
     atomic_write_json(curve_path, curve)
     learning_curves_png({"internal RL": curve}, png, f"internal RL on the post-training task ({name})")
     params = {"profile": name, "internal_rl_grid": sections["internal_rl_grid"]}

@@ -208,11 +208,13 @@ def test_schemathesis_finds_no_server_errors_or_schema_violations(url: str, tmp_
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
 
 
-def test_models_load_from_the_mlflow_registry_by_alias(store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_models_load_from_the_mlflow_registry_by_alias_and_lineage(store: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     import mlflow
 
     from irl import tracking
     from irl.agents.bundle import ROLES
+    from irl.models.io import load_model, save_model
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
@@ -222,9 +224,6 @@ def test_models_load_from_the_mlflow_registry_by_alias(store: Path, tmp_path: Pa
         with tracking.stage_run(f"test-{role}", {}) as run:
             tracking.register_model_dir(run, store / sub, name)  # v1 @champion
             runs[role] = run.info.run_id
-    with tracking.stage_run("test-policy-2", {}) as run:
-        tracking.register_model_dir(run, store / "policy", "irl-grid-policy", aliases=("staging",))  # v2 @staging
-        staging_run = run.info.run_id
     with policy_server(tmp_path / "srv", {"MLFLOW_TRACKING_URI": uri, "IRL_MODEL_SOURCE": "auto"}) as u:
         m = httpx.get(f"{u}/v1/models").json()
         assert m["source"] == "registry"
@@ -233,13 +232,37 @@ def test_models_load_from_the_mlflow_registry_by_alias(store: Path, tmp_path: Pa
         assert got["policy"]["version"] == "1" and got["policy"]["alias"] == "champion"
         assert got["policy"]["location"] == "models:/irl-grid-policy@champion"
         assert httpx.post(f"{u}/v1/rollouts", json={"seed": 1}, timeout=60).status_code == 200
-        # staging exists only for the policy: the required base model is missing → refused, kept
-        refused = httpx.post(f"{u}/v1/models/reload", json={"alias": "staging"}, timeout=60)
-        assert refused.status_code == 422 and "irl-grid-base@staging" in refused.json()["detail"][0]["msg"]
-        client = mlflow.MlflowClient(uri)
-        for role, (_, name, _) in ROLES.items():
-            if role != "policy":
-                client.set_registered_model_alias(name, "staging", "1")
+
+        # a newer metacontroller takes the champion alias; a policy trained on the v1 one is staged
+        with tracking.stage_run("test-mc-2", {}) as run:
+            tracking.register_model_dir(run, store / "metacontroller", "irl-grid-metacontroller")  # v2 @champion
+        policy, spec = load_model(store / "policy")
+        save_model(tmp_path / "policy2", policy, {"base_run_id": runs["base"], "metacontroller_run_id": runs["metacontroller"]})
+        with tracking.stage_run("test-policy-2", {}) as run:
+            tracking.register_model_dir(run, tmp_path / "policy2", "irl-grid-policy", aliases=("staging",))  # v2
+            staging_run = run.info.run_id
         moved = httpx.post(f"{u}/v1/models/reload", json={"alias": "staging"}, timeout=60).json()
-        pol = next(i for i in moved["models"] if i["role"] == "policy")
-        assert pol["version"] == "2" and pol["run_id"] == staging_run and moved["generation"] == 2
+        got = {i["role"]: i for i in moved["models"]}
+        assert got["policy"]["version"] == "2" and got["policy"]["run_id"] == staging_run
+        assert got["metacontroller"]["location"] == "models:/irl-grid-metacontroller/1"  # its lineage, not @champion
+        assert got["metacontroller"]["run_id"] == runs["metacontroller"] and got["base"]["version"] == "1"
+        assert "gt_controllers" not in got and moved["generation"] == 2  # optional, no @staging
+        refused = httpx.post(f"{u}/v1/models/reload", json={"alias": "nothing-here"}, timeout=60)
+        assert refused.status_code == 422 and "irl-grid-policy@nothing-here" in refused.json()["detail"][0]["msg"]
+        assert httpx.get(f"{u}/v1/models").json()["generation"] == 2
+
+
+def test_a_policy_is_never_paired_with_another_metacontroller(store: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from irl.agents.bundle import load_local
+    from irl.models.io import load_model, save_model
+
+    local = tmp_path / "store"
+    shutil.copytree(store, local)
+    mc, _ = load_model(local / "metacontroller")
+    save_model(local / "metacontroller", mc, {"mlflow_run_id": "run-b"})
+    policy, _ = load_model(local / "policy")
+    save_model(local / "policy", policy, {"metacontroller_run_id": "run-a"})
+    with pytest.raises(ValueError, match="metacontroller of MLflow run run-a.*run run-b"):
+        load_local(local)

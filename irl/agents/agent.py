@@ -75,27 +75,31 @@ class Agent:
         self.steer_subgoal[slot] = self.last_subgoal[slot] = -1
         self.policy[slot], self.greedy[slot] = policy, greedy
 
-    def steer(self, slot: int, z: list[float] | None = None, subgoal: int | None = None) -> None:
-        """Force code z (or a subgoal's controller / discovered code) from the next step on;
-        both None clears the steer."""
+    def check_steer(self, policy: str, z: list[float] | None, subgoal: int | None) -> tuple[list[float] | None, int]:
+        """Validate a steer for a slot running `policy` → (code to hold or None, gt subgoal or −1)."""
         b = self.bundle
-        self.steered[slot] = False
-        self.steer_subgoal[slot] = -1
-        if z is None and subgoal is None:
-            return
+        if z is not None and subgoal is not None:
+            raise ValueError("steer: give z or subgoal, not both")
         if subgoal is not None:
             if not 0 <= subgoal < b.n_subgoals:
                 raise ValueError(f"subgoal {subgoal}: expected 0..{b.n_subgoals - 1}")
-            if self.policy[slot] == "gt-controllers":
-                self.steer_subgoal[slot] = subgoal
-                return
+            if policy == "gt-controllers":
+                return None, subgoal
             if subgoal >= len(b.subgoal_codes):
                 raise ValueError(f"subgoal {subgoal}: the metacontroller has no discovered code for it")
             z = b.subgoal_codes[subgoal]
-        if len(z) != b.metacontroller.cfg.n_z or not all(np.isfinite(z)):
+        if z is not None and (len(z) != b.metacontroller.cfg.n_z or not all(np.isfinite(z))):
             raise ValueError(f"z: expected {b.metacontroller.cfg.n_z} finite numbers, got {len(z)}")
-        self.steer_z[slot] = torch.tensor(z, dtype=torch.float32)
-        self.steered[slot] = True
+        return z, -1
+
+    def steer(self, slot: int, z: list[float] | None = None, subgoal: int | None = None) -> None:
+        """Force code z (or a subgoal's controller / discovered code) from the next step on;
+        both None clears the steer."""
+        code, sub = self.check_steer(self.policy[slot], z, subgoal)
+        self.steer_subgoal[slot] = sub
+        self.steered[slot] = code is not None
+        if code is not None:
+            self.steer_z[slot] = torch.tensor(code, dtype=torch.float32)
 
     def steps_taken(self, slot: int) -> int:
         return int(self.pool.steps[slot])

@@ -92,6 +92,17 @@ def _assemble(models: dict[str, tuple[torch.nn.Module, dict[str, Any]]], info: l
                        info=info, subgoal_codes=[list(map(float, c)) for c in codes])
 
 
+def _check_lineage(models: dict[str, tuple[torch.nn.Module, dict[str, Any]]]) -> None:
+    """A policy acts through the decoder and base it was trained with: refuse other pairings."""
+    meta = models["policy"][1].get("meta", {})
+    for role in ("base", "metacontroller"):
+        want = meta.get(f"{role}_run_id")
+        have = models[role][1].get("meta", {}).get("mlflow_run_id")
+        if want and have and want != have:
+            raise ValueError(f"the policy was trained with the {role} of MLflow run {want}, but the {role} "
+                             f"loaded comes from run {have}")
+
+
 def load_local(store: str | Path, device: str = "cpu") -> ModelBundle:
     """The bundle from a model store laid out like `models/grid/` (the DVC outs)."""
     store = Path(store).resolve()
@@ -106,6 +117,7 @@ def load_local(store: str | Path, device: str = "cpu") -> ModelBundle:
             continue
         models[role] = load_model(path, device)
         info.append(ModelInfo(role, name, "local", str(path), run_id=models[role][1].get("meta", {}).get("mlflow_run_id")))
+    _check_lineage(models)
     return _assemble(models, info)
 
 
@@ -121,15 +133,36 @@ def load_registry(alias: str = "champion", device: str = "cpu") -> ModelBundle:
     client = mlflow.MlflowClient()
     models, info = {}, []
     with tempfile.TemporaryDirectory(prefix="irl-bundle-") as tmp:
-        for role, (_, name, required) in ROLES.items():
+
+        def fetch(role: str, name: str, version: Any, how: str) -> None:
+            local = Path(mlflow.artifacts.download_artifacts(f"models:/{name}/{version.version}", dst_path=str(Path(tmp) / role)))
+            models[role] = load_model(local, device)
+            info.append(ModelInfo(role, name, "registry", how, str(version.version), alias if how.endswith(f"@{alias}") else None,
+                                  version.run_id))
+
+        def by_alias(role: str, required: bool) -> bool:
+            name = ROLES[role][1]
             try:
                 version = client.get_model_version_by_alias(name, alias)
             except mlflow.exceptions.MlflowException:
                 if required:
                     raise LookupError(f"registry {tracking.tracking_uri()}: no {name}@{alias}") from None
-                continue
-            local = tracking.download_model(name, alias, Path(tmp) / role)
-            models[role] = load_model(local, device)
-            info.append(ModelInfo(role, name, "registry", f"models:/{name}@{alias}", str(version.version), alias,
-                                  version.run_id))
+                return False
+            fetch(role, name, version, f"models:/{name}@{alias}")
+            return True
+
+        by_alias("policy", True)
+        meta = models["policy"][1].get("meta", {})
+        for role in ("base", "metacontroller"):
+            name, run_id = ROLES[role][1], meta.get(f"{role}_run_id")
+            # the version the policy was trained with, whatever the alias points at now
+            versions = client.search_model_versions(f"name='{name}' and run_id='{run_id}'") if run_id else []
+            if versions:
+                fetch(role, name, versions[0], f"models:/{name}/{versions[0].version}")
+            else:
+                by_alias(role, True)
+        by_alias("gt_controllers", False)
+    _check_lineage(models)
+    order = list(ROLES)
+    info.sort(key=lambda i: order.index(i.role))
     return _assemble(models, info)
