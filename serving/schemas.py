@@ -33,6 +33,7 @@ class ModelInfoOut(BaseModel):
     version: str | None
     alias: str | None
     run_id: str | None
+    note: str | None = None
 
 
 class ModelsOut(BaseModel):

@@ -231,6 +231,7 @@ def test_models_load_from_the_mlflow_registry_by_alias_and_lineage(store: Path, 
         assert {r: got[r]["run_id"] for r in got} == runs
         assert got["policy"]["version"] == "1" and got["policy"]["alias"] == "champion"
         assert got["policy"]["location"] == "models:/irl-grid-policy@champion"
+        assert "no training lineage" in got["metacontroller"]["note"]
         assert httpx.post(f"{u}/v1/rollouts", json={"seed": 1}, timeout=60).status_code == 200
 
         # a newer metacontroller takes the champion alias; a policy trained on the v1 one is staged
@@ -246,6 +247,7 @@ def test_models_load_from_the_mlflow_registry_by_alias_and_lineage(store: Path, 
         assert got["policy"]["version"] == "2" and got["policy"]["run_id"] == staging_run
         assert got["metacontroller"]["location"] == "models:/irl-grid-metacontroller/1"  # its lineage, not @champion
         assert got["metacontroller"]["run_id"] == runs["metacontroller"] and got["base"]["version"] == "1"
+        assert got["metacontroller"]["note"] == "the version the policy was trained with"
         assert "gt_controllers" not in got and moved["generation"] == 2  # optional, no @staging
         refused = httpx.post(f"{u}/v1/models/reload", json={"alias": "nothing-here"}, timeout=60)
         assert refused.status_code == 422 and "irl-grid-policy@nothing-here" in refused.json()["detail"][0]["msg"]

@@ -41,6 +41,7 @@ class ModelInfo:
     version: str | None = None
     alias: str | None = None
     run_id: str | None = None
+    note: str | None = None  # e.g. how a model was matched to the policy
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -134,13 +135,13 @@ def load_registry(alias: str = "champion", device: str = "cpu") -> ModelBundle:
     models, info = {}, []
     with tempfile.TemporaryDirectory(prefix="irl-bundle-") as tmp:
 
-        def fetch(role: str, name: str, version: Any, how: str) -> None:
+        def fetch(role: str, name: str, version: Any, how: str, note: str | None = None) -> None:
             local = Path(mlflow.artifacts.download_artifacts(f"models:/{name}/{version.version}", dst_path=str(Path(tmp) / role)))
             models[role] = load_model(local, device)
             info.append(ModelInfo(role, name, "registry", how, str(version.version), alias if how.endswith(f"@{alias}") else None,
-                                  version.run_id))
+                                  version.run_id, note))
 
-        def by_alias(role: str, required: bool) -> bool:
+        def by_alias(role: str, required: bool, note: str | None = None) -> bool:
             name = ROLES[role][1]
             try:
                 version = client.get_model_version_by_alias(name, alias)
@@ -148,7 +149,7 @@ def load_registry(alias: str = "champion", device: str = "cpu") -> ModelBundle:
                 if required:
                     raise LookupError(f"registry {tracking.tracking_uri()}: no {name}@{alias}") from None
                 return False
-            fetch(role, name, version, f"models:/{name}@{alias}")
+            fetch(role, name, version, f"models:/{name}@{alias}", note)
             return True
 
         by_alias("policy", True)
@@ -158,9 +159,10 @@ def load_registry(alias: str = "champion", device: str = "cpu") -> ModelBundle:
             # the version the policy was trained with, whatever the alias points at now
             versions = client.search_model_versions(f"name='{name}' and run_id='{run_id}'") if run_id else []
             if versions:
-                fetch(role, name, versions[0], f"models:/{name}/{versions[0].version}")
+                fetch(role, name, versions[0], f"models:/{name}/{versions[0].version}", "the version the policy was trained with")
             else:
-                by_alias(role, True)
+                by_alias(role, True, "by alias: the policy records no training lineage for it" if not run_id else
+                         f"by alias: run {run_id} that trained the policy has no registered version")
         by_alias("gt_controllers", False)
     _check_lineage(models)
     order = list(ROLES)
