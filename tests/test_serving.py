@@ -171,6 +171,7 @@ def test_reload_swaps_models_without_dropping_requests(url: str) -> None:
         assert c.post(f"/v1/sessions/{sid}/act", json={"observation": OBS}).status_code == 200  # finishes on its runtime
     bad = c.post("/v1/models/reload", json={"source": "registry", "alias": "../../x"})
     assert fields(bad) == [["body", "alias"]]
+    assert fields(c.post("/v1/models/reload", json={"models_dir": "/etc"})) == [["body", "models_dir"]]
     missing = c.post("/v1/models/reload", json={"source": "registry", "alias": "no-such-alias"})
     assert missing.status_code == 422 and "current models kept" in missing.json()["detail"][0]["msg"]
     assert c.get("/v1/models").json()["generation"] == gen + 1
