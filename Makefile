@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-stamp
 # DVC stages call `python -m flows...`: make it the venv's python.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: venv run test test-all bench bench-serve serve browser ui mlflow-ui clean-venv
+.PHONY: venv run test test-all bench bench-serve serve browser services ui deploy mlflow-ui clean-venv
 
 venv: $(STAMP)
 
@@ -25,11 +25,16 @@ run: venv
 	dvc repro
 
 ## tests: unit invariants + smoke runs of every stage (slow ones: `make test-all`)
-test: venv browser
+test: venv browser services
 	$(PY) -m pytest -q
 
-test-all: venv browser
+test-all: venv browser services
 	$(PY) -m pytest -q -m ''
+
+## Debian PostgreSQL for the native team-stack integration test (installed once, as root)
+services:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
 ## Debian chromium + chromedriver for the viewer's browser test (installed once, as root)
 browser:
@@ -49,9 +54,20 @@ bench: venv
 bench-serve: venv
 	$(PY) bench/serve.py
 
-## the Prefect UI on http://127.0.0.1:4200 (same database as the temporary server `make run` uses)
+## the Prefect UI on http://127.0.0.1:4200 (same database as the temporary server `make run` uses),
+## with every stage and the pipeline served as deployments of this process: trigger them from the UI
 ui: venv
-	prefect server start --host 127.0.0.1 --port 4200
+	@prefect server start --host 127.0.0.1 --port 4200 & server=$$!; trap "kill $$server" EXIT INT TERM; \
+	  until curl -fsS http://127.0.0.1:4200/api/health >/dev/null 2>&1; do \
+	    kill -0 $$server 2>/dev/null || exit 1; sleep 1; done; \
+	  echo "Prefect UI: http://127.0.0.1:4200 (deployments served; Ctrl-C stops both)"; \
+	  PREFECT_API_URL=http://127.0.0.1:4200/api $(PY) -m flows.serve_all
+
+## register prefect.yaml's deployments on PREFECT_API_URL (a team server) for workers on irl-pool
+deploy: venv
+	@test -n "$$PREFECT_API_URL" || { echo "set PREFECT_API_URL (e.g. http://prefect-host:4200/api)"; exit 1; }
+	prefect work-pool create irl-pool --type process --overwrite
+	IRL_WORKDIR=$${IRL_WORKDIR:-$(CURDIR)} prefect --no-prompt deploy --all
 
 ## the MLflow UI on the embedded SQLite store, http://127.0.0.1:5000
 mlflow-ui: venv

@@ -76,3 +76,28 @@ def test_deployment_runs_on_a_worker_and_the_api_serves_its_champion(tmp_path: P
             assert served["policy"]["run_id"] == champions["irl-grid-policy"].run_id
             assert served["metacontroller"]["run_id"] == champions["irl-grid-metacontroller"].run_id
             assert httpx.post(f"{u}/v1/rollouts", json={"seed": 0}, timeout=60).status_code == 200
+
+
+def test_make_ui_serves_every_stage_as_a_deployment_a_user_can_trigger(tmp_path: Path) -> None:
+    """`make ui` = a Prefect server + `python -m flows.serve_all`: every stage is a deployment at
+    once, and a run triggered through the API (as the UI's Run button does) completes."""
+    from tests.servers import prefect_server
+    from tests.stack import service
+
+    repo = copy_project(tmp_path / "repo", profile="smoke")
+    with prefect_server(tmp_path / "prefect") as api:
+        env = {"PREFECT_API_URL": api, "PREFECT_HOME": str(tmp_path / "prefect"),
+               "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}", "PYTHONPATH": str(repo)}
+        with service(["python", "-m", "flows.serve_all"], env, tmp_path / "serve.log", "", cwd=repo):
+            deadline, names = time.monotonic() + 120, set()
+            while time.monotonic() < deadline and len(names) < 9:
+                names = {d["name"] for d in httpx.post(f"{api}/deployments/filter", json={}, timeout=10).json()}
+                time.sleep(1)
+            assert names == {"grid-pipeline", "collect-grid", "pretrain-grid", "probe-grid", "gt-controllers-grid",
+                             "discover-grid", "rate-distortion-grid", "internal-rl-grid", "baselines-grid"}
+            dep = httpx.get(f"{api}/deployments/name/collect_grid/collect-grid", timeout=10).json()
+            created = httpx.post(f"{api}/deployments/{dep['id']}/create_flow_run", json={"parameters": {"profile": "smoke"}},
+                                 timeout=10).json()
+            run = wait_flow_run(api, created["id"], timeout=300)
+            assert run["state"]["type"] == "COMPLETED", (tmp_path / "serve.log").read_text()[-4000:]
+    assert (repo / "data" / "grid" / "D" / "manifest.json").is_file()
