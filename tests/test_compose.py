@@ -111,3 +111,17 @@ def test_docker_compose_config_accepts_the_file() -> None:
     proc = subprocess.run(["docker", "compose", "--env-file", "/dev/stdin", "-f", str(COMPOSE), "config", "-q"],
                           input=env, text=True, capture_output=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_dvc_remote_is_the_minio_bucket_the_stack_creates(compose: dict) -> None:
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / ".dvc" / "config")
+    remote = cfg['remote "minio"']
+    bucket = remote["url"].removeprefix("s3://").split("/")[0]
+    assert remote["url"].startswith("s3://") and remote["endpointurl"] == "http://localhost:9000"
+    assert f"local/{bucket}" in " ".join(compose["services"]["minio-init"]["command"])
+    assert "9000:9000" in compose["services"]["minio"]["ports"]
+    dvc = Path(__import__("sys").executable).with_name("dvc")
+    assert "s3" in subprocess.run([str(dvc), "version"], capture_output=True, text=True, cwd=ROOT).stdout.split("Supports:")[1]

@@ -107,6 +107,14 @@ def test_dvc_repro_runs_the_pipeline_on_the_temporary_server(isolated_tracking: 
     client = mlflow.MlflowClient()
     assert int(rl2["registered_version"]) == 2 and rl2["promoted_to_champion"] == (max(rl2["final_success_by_seed"]) > max(rl["final_success_by_seed"]))
     assert int(client.get_model_version_by_alias("irl-grid-policy", "champion").version) == (2 if rl2["promoted_to_champion"] else 1)
+    # α and seed sweeps fan out over a local Dask cluster: 6 points each, on both worker processes
+    for kind, extra in (("alpha", ["--values", "0", "0.05", "0.1", "0.17", "0.3", "0.5", "--steps", "3"]),
+                        ("seed", ["--values", "0", "1", "2", "3", "4", "5", "--episodes", "32"])):
+        _run([sys.executable, "-m", "flows.sweep", "--kind", kind, "--runner", "dask", "--workers", "2",
+              "--profile", "smoke", "--out", f"sweep-{kind}.json", *extra], cwd=repo, env=env)
+        sweep = json.loads((repo / f"sweep-{kind}.json").read_text())
+        assert sweep["points"] == 6 and sweep["runner"] == "dask" and sweep["processes"] == 2
+        assert sorted(r[kind] for r in sweep["rows"]) == sorted(float(v) if kind == "alpha" else int(v) for v in extra[1:7])
 
 
 def test_pipeline_flow_runs_collect_as_a_subflow(isolated_tracking: Path, prefect_api: str) -> None:
