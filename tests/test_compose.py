@@ -118,7 +118,7 @@ def test_dvc_remote_is_the_minio_bucket_the_stack_creates(compose: dict) -> None
 
     cfg = configparser.ConfigParser()
     cfg.read(ROOT / ".dvc" / "config")
-    remote = cfg['remote "minio"']
+    remote = cfg["'remote \"minio\"'"]
     bucket = remote["url"].removeprefix("s3://").split("/")[0]
     assert remote["url"].startswith("s3://") and remote["endpointurl"] == "http://localhost:9000"
     assert f"local/{bucket}" in " ".join(compose["services"]["minio-init"]["command"])
