@@ -18,6 +18,7 @@ from flows.pipeline import grid_pipeline
 from flows.pretrain import pretrain_grid_flow
 from flows.probe import probe_grid_flow
 from flows.rate_distortion import rate_distortion_grid_flow
+from flows.sweep import grid_sweep
 
 FLOWS = {
     "grid-pipeline": grid_pipeline,
@@ -29,6 +30,7 @@ FLOWS = {
     "rate-distortion-grid": rate_distortion_grid_flow,
     "internal-rl-grid": internal_rl_grid_flow,
     "baselines-grid": baselines_grid_flow,
+    "grid-sweep": grid_sweep,
 }
 
 

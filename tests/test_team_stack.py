@@ -90,11 +90,11 @@ def test_make_ui_serves_every_stage_as_a_deployment_a_user_can_trigger(tmp_path:
                "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}", "PYTHONPATH": str(repo)}
         with service(["python", "-m", "flows.serve_all"], env, tmp_path / "serve.log", "", cwd=repo):
             deadline, names = time.monotonic() + 120, set()
-            while time.monotonic() < deadline and len(names) < 9:
+            while time.monotonic() < deadline and len(names) < 10:
                 names = {d["name"] for d in httpx.post(f"{api}/deployments/filter", json={}, timeout=10).json()}
                 time.sleep(1)
             assert names == {"grid-pipeline", "collect-grid", "pretrain-grid", "probe-grid", "gt-controllers-grid",
-                             "discover-grid", "rate-distortion-grid", "internal-rl-grid", "baselines-grid"}
+                             "discover-grid", "rate-distortion-grid", "internal-rl-grid", "baselines-grid", "grid-sweep"}
             dep = httpx.get(f"{api}/deployments/name/collect_grid/collect-grid", timeout=10).json()
             created = httpx.post(f"{api}/deployments/{dep['id']}/create_flow_run", json={"parameters": {"profile": "smoke"}},
                                  timeout=10).json()
