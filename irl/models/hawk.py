@@ -1,0 +1,211 @@
+"""Hawk: the recurrent base model of the ant (Griffin/Hawk, De et al. 2024; DESIGN.md §3).
+
+Each residual block: x = x + RecurrentBlock(RMSNorm(x)); x = x + GatedMLP(RMSNorm(x)), where the
+recurrent block is  Linear → GeLU  ⊙  Linear → causal Conv1D (width 4) → RG-LRU,  then Linear.
+RG-LRU, per channel (gates block-diagonal over `n_heads`):
+    r_t = σ(W_a x_t + b_a),  i_t = σ(W_x x_t + b_x),  log a_t = −c · softplus(−Λ) · r_t   (a = σ(Λ), c = 8)
+    h_t = a_t ⊙ h_t−1 + √(1 − a_t²) ⊙ (i_t ⊙ x_t)
+The sequence form scans in chunks (within a chunk by cumulative sums of log a, exact and stable;
+across chunks by carrying h), the step form advances one step from a state; the two agree (tested).
+Same interface as the transformer for controllers: residual hook points after every block, an
+`edit` at layer l, and a split step (`step_lower` → edit → `step_upper`). Heads: a Gaussian over
+the ant's 8 torques and the next observation (weight λ in the loss).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+Edit = Callable[[Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class HawkConfig:
+    obs_dim: int
+    act_dim: int = 8
+    n_layers: int = 8
+    d_model: int = 256
+    n_heads: int = 8
+    d_mlp: int = 512
+    d_rnn: int | None = None  # default d_model
+    conv_width: int = 4
+    chunk: int = 16  # scan chunk: memory B·chunk²·width per block
+
+    def __post_init__(self) -> None:
+        if self.d_model % self.n_heads or (self.d_rnn or self.d_model) % self.n_heads:
+            raise ValueError(f"hawk: d_model={self.d_model} and d_rnn must be multiples of n_heads={self.n_heads}")
+
+    @property
+    def width(self) -> int:
+        return self.d_rnn or self.d_model
+
+    @property
+    def mid_layer(self) -> int:
+        return self.n_layers // 2
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(d))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * self.scale
+
+
+class BlockDiagonal(nn.Module):
+    """A linear map that is block-diagonal over heads (the RG-LRU gates)."""
+
+    def __init__(self, width: int, n_heads: int) -> None:
+        super().__init__()
+        self.n_heads, self.d_head = n_heads, width // n_heads
+        self.weight = nn.Parameter(torch.randn(n_heads, self.d_head, self.d_head) / math.sqrt(self.d_head))
+        self.bias = nn.Parameter(torch.zeros(n_heads, self.d_head))
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = x.unflatten(-1, (self.n_heads, self.d_head))
+        return (torch.einsum("...hi,hij->...hj", h, self.weight) + self.bias).flatten(-2)
+
+
+class RGLRU(nn.Module):
+    C = 8.0
+
+    def __init__(self, width: int, n_heads: int) -> None:
+        super().__init__()
+        self.gate_a, self.gate_x = BlockDiagonal(width, n_heads), BlockDiagonal(width, n_heads)
+        # a = σ(Λ) ∈ [0.9, 0.999]^(1/c) at init, as in Griffin
+        a = torch.empty(width).uniform_(0.9**2, 0.999**2)
+        self.log_lambda = nn.Parameter(torch.log(a ** (1 / self.C)) - torch.log1p(-(a ** (1 / self.C))))
+
+    def coefficients(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(log a_t, b_t) with h_t = a_t h_t−1 + b_t."""
+        r, i = torch.sigmoid(self.gate_a(x)), torch.sigmoid(self.gate_x(x))
+        log_a = -self.C * F.softplus(-self.log_lambda) * r
+        b = torch.sqrt((1 - torch.exp(2 * log_a)).clamp(min=1e-12)) * (i * x)
+        return log_a, b
+
+    def scan(self, x: Tensor, h0: Tensor | None, chunk: int) -> tuple[Tensor, Tensor]:
+        """x (B, T, w) → all h_t (B, T, w) and the last h."""
+        log_a, b = self.coefficients(x)
+        h = torch.zeros_like(x[:, 0]) if h0 is None else h0
+        out = []
+        for s in range(0, x.shape[1], chunk):
+            la, bb = log_a[:, s : s + chunk], b[:, s : s + chunk]
+            cum = torch.cumsum(la, dim=1)  # log Π_{j≤t} a_j within the chunk (≤ 0)
+            # h_t = e^{cum_t} h_start + Σ_{k≤t} e^{cum_t − cum_k} b_k ; the pairwise differences are ≤ 0
+            diff = cum[:, :, None] - cum[:, None, :]  # (B, t, k, w)
+            mask = torch.ones(la.shape[1], la.shape[1], dtype=torch.bool, device=x.device).tril()[None, :, :, None]
+            weights = torch.where(mask, torch.exp(diff.clamp(max=0)), torch.zeros((), device=x.device))
+            hs = torch.exp(cum) * h[:, None] + torch.einsum("btkw,bkw->btw", weights, bb)
+            out.append(hs)
+            h = hs[:, -1]
+        return torch.cat(out, dim=1), h
+
+    def step(self, x: Tensor, h: Tensor) -> Tensor:
+        log_a, b = self.coefficients(x)
+        return torch.exp(log_a) * h + b
+
+
+class HawkBlock(nn.Module):
+    def __init__(self, cfg: HawkConfig) -> None:
+        super().__init__()
+        d, w = cfg.d_model, cfg.width
+        self.norm1, self.norm2 = RMSNorm(d), RMSNorm(d)
+        self.gate_branch, self.rnn_branch = nn.Linear(d, w), nn.Linear(d, w)
+        self.conv = nn.Conv1d(w, w, cfg.conv_width, groups=w, padding=0)
+        self.rglru = RGLRU(w, cfg.n_heads)
+        self.out = nn.Linear(w, d)
+        self.mlp_gate, self.mlp_up, self.mlp_down = nn.Linear(d, cfg.d_mlp), nn.Linear(d, cfg.d_mlp), nn.Linear(cfg.d_mlp, d)
+        self.cfg = cfg
+
+    def _mlp(self, x: Tensor) -> Tensor:
+        y = self.norm2(x)
+        return x + self.mlp_down(F.gelu(self.mlp_gate(y)) * self.mlp_up(y))
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.norm1(x)
+        u = self.rnn_branch(y).transpose(1, 2)  # (B, w, T)
+        u = self.conv(F.pad(u, (self.cfg.conv_width - 1, 0))).transpose(1, 2)
+        h, _ = self.rglru.scan(u, None, self.cfg.chunk)
+        x = x + self.out(F.gelu(self.gate_branch(y)) * h)
+        return self._mlp(x)
+
+    def step(self, x: Tensor, state: dict[str, Tensor]) -> Tensor:
+        """x (B, d) one step; state: conv window (B, w, width − 1) and h (B, w), updated in place."""
+        y = self.norm1(x)
+        u = self.rnn_branch(y)
+        window = torch.cat([state["conv"], u[:, :, None]], dim=2)  # (B, w, width)
+        state["conv"] = window[:, :, 1:]
+        u = (window * self.conv.weight[:, 0]).sum(-1) + self.conv.bias
+        state["h"] = self.rglru.step(u, state["h"])
+        x = x + self.out(F.gelu(self.gate_branch(y)) * state["h"])
+        return self._mlp(x)
+
+
+class HawkModel(nn.Module):
+    """The ant base model: obs (B, T, obs_dim) → action mean/log_std (B, T, act), next-obs (B, T, obs)."""
+
+    def __init__(self, cfg: HawkConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Linear(cfg.obs_dim, cfg.d_model)
+        self.blocks = nn.ModuleList(HawkBlock(cfg) for _ in range(cfg.n_layers))
+        self.norm = RMSNorm(cfg.d_model)
+        self.action_mean = nn.Linear(cfg.d_model, cfg.act_dim)
+        self.action_log_std = nn.Linear(cfg.d_model, cfg.act_dim)
+        self.next_obs = nn.Linear(cfg.d_model, cfg.obs_dim)
+
+    def _heads(self, x: Tensor) -> dict[str, Tensor]:
+        h = self.norm(x)
+        return {"action_mean": self.action_mean(h), "action_log_std": self.action_log_std(h).clamp(-5, 2),
+                "next_obs": self.next_obs(h)}
+
+    def forward(self, obs: Tensor, edit_layer: int | None = None, edit: Edit | None = None,
+                return_resid: bool = False) -> dict[str, Tensor | list[Tensor]]:
+        x = self.embed(obs)
+        resid: list[Tensor] = []
+        for layer in range(self.cfg.n_layers + 1):
+            if layer == edit_layer and edit is not None:
+                x = edit(x)
+            if return_resid:
+                resid.append(x)
+            if layer < self.cfg.n_layers:
+                x = self.blocks[layer](x)
+        out: dict[str, Tensor | list[Tensor]] = dict(self._heads(x))
+        if return_resid:
+            out["resid"] = resid
+        return out
+
+    def init_state(self, batch: int, device: torch.device | str = "cpu") -> list[dict[str, Tensor]]:
+        w, k = self.cfg.width, self.cfg.conv_width - 1
+        return [{"conv": torch.zeros(batch, w, k, device=device), "h": torch.zeros(batch, w, device=device)}
+                for _ in range(self.cfg.n_layers)]
+
+    def step_lower(self, state: list[dict[str, Tensor]], obs: Tensor, layer: int) -> Tensor:
+        """Embed one step's obs (B, obs_dim) and run the blocks below `layer` → the residual (B, d)."""
+        x = self.embed(obs)
+        for i in range(min(layer, self.cfg.n_layers)):
+            x = self.blocks[i].step(x, state[i])
+        return x
+
+    def step_upper(self, state: list[dict[str, Tensor]], x: Tensor, layer: int) -> dict[str, Tensor]:
+        for i in range(layer, self.cfg.n_layers):
+            x = self.blocks[i].step(x, state[i])
+        return self._heads(x)
+
+    def step(self, state: list[dict[str, Tensor]], obs: Tensor, edit_layer: int | None = None,
+             edit: Edit | None = None) -> dict[str, Tensor]:
+        split = self.cfg.n_layers if edit_layer is None else edit_layer
+        x = self.step_lower(state, obs, split)
+        if edit is not None and edit_layer is not None:
+            x = edit(x)
+        return self.step_upper(state, x, split)
