@@ -37,28 +37,23 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float, log: Path) -> No
 
 
 @contextmanager
-def prefect_server(home: Path) -> Iterator[str]:
-    """`prefect server start` on a free port with its own PREFECT_HOME; yields the API URL."""
-    port = free_port()
-    home.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(home),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "false",
-    }
-    env.pop("PREFECT_API_URL", None)
-    log = home / "server.log"
-    prefect = Path(sys.executable).with_name("prefect")
+def service(argv: list[str], env: dict[str, str | None], log: Path, health: str, cwd: Path | None = None,
+            timeout: float = STARTUP_TIMEOUT_S) -> Iterator[subprocess.Popen]:
+    """Start argv (argv[0] a program of this venv, or a path) with `env` added, wait until the
+    `health` URL answers 200 (none: don't wait), and stop it afterwards."""
+    venv_prog = Path(sys.executable).parent / argv[0]
+    prog = venv_prog if venv_prog.exists() else Path(argv[0])
+    full_env = {**os.environ, **env}
+    for key in [k for k, v in env.items() if v is None]:
+        full_env.pop(key)
+    log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    api = f"http://127.0.0.1:{port}/api"
+        proc = subprocess.Popen([str(prog), *argv[1:]], env=full_env, stdout=out, stderr=subprocess.STDOUT,
+                                cwd=cwd, start_new_session=True)
     try:
-        wait_http(f"{api}/health", proc, STARTUP_TIMEOUT_S, log)
-        yield api
+        if health:
+            wait_http(health, proc, timeout, log)
+        yield proc
     finally:
         proc.terminate()
         try:
@@ -68,26 +63,24 @@ def prefect_server(home: Path) -> Iterator[str]:
 
 
 @contextmanager
+def prefect_server(home: Path) -> Iterator[str]:
+    """`prefect server start` on a free port with its own PREFECT_HOME (SQLite); yields the API URL."""
+    port = free_port()
+    env = {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false",
+           "PREFECT_API_URL": None}
+    api = f"http://127.0.0.1:{port}/api"
+    with service(["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)], env, home / "server.log",
+                 f"{api}/health"):
+        yield api
+
+
+@contextmanager
 def policy_server(workdir: Path, env: dict[str, str]) -> Iterator[str]:
     """`python -m serving` (uvicorn) on a free port with `env` added; yields its base URL once
     /healthz answers (readiness is the test's to check)."""
     port = free_port()
-    workdir.mkdir(parents=True, exist_ok=True)
-    full_env = {**os.environ, **env}
-    log = workdir / f"serve-{port}.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "serving", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            cwd=Path(__file__).resolve().parents[1], env=full_env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{url}/healthz", proc, 120, log)
+    argv = ["python", "-m", "serving", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    with service(argv, env, workdir / f"serve-{port}.log", f"{url}/healthz", cwd=Path(__file__).resolve().parents[1],
+                 timeout=120):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.servers import STARTUP_TIMEOUT_S, free_port, wait_http
+from tests.servers import free_port, service
 
 BIN = Path(sys.executable).parent
 POOL = "irl-pool"
@@ -65,26 +65,6 @@ def postgres(databases: tuple[str, ...] = ("mlflow", "prefect")) -> Iterator[str
     finally:
         subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]), capture_output=True, cwd=root)
         shutil.rmtree(root, ignore_errors=True)
-
-
-@contextmanager
-def service(argv: list[str], env: dict[str, str], log: Path, health: str, cwd: Path | None = None) -> Iterator[subprocess.Popen]:
-    """Start argv (a venv program) with `env`, wait until `health` answers 200, stop it after."""
-    prog = BIN / argv[0] if (BIN / argv[0]).exists() else Path(argv[0])
-    full_env = {**os.environ, **env}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([str(prog), *argv[1:]], env=full_env, stdout=out, stderr=subprocess.STDOUT,
-                                cwd=cwd, start_new_session=True)
-    try:
-        if health:
-            wait_http(health, proc, STARTUP_TIMEOUT_S, log)
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @contextmanager

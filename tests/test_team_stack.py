@@ -81,8 +81,7 @@ def test_deployment_runs_on_a_worker_and_the_api_serves_its_champion(tmp_path: P
 def test_make_ui_serves_every_stage_as_a_deployment_a_user_can_trigger(tmp_path: Path) -> None:
     """`make ui` = a Prefect server + `python -m flows.serve_all`: every stage is a deployment at
     once, and a run triggered through the API (as the UI's Run button does) completes."""
-    from tests.servers import prefect_server
-    from tests.stack import service
+    from tests.servers import prefect_server, service
 
     repo = copy_project(tmp_path / "repo", profile="smoke")
     with prefect_server(tmp_path / "prefect") as api:
