@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import hmac
 import time
 from contextlib import asynccontextmanager
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             manager.swap(Runtime.create(bundle, settings.max_sessions, 1, source))
         except (OSError, LookupError, ValueError) as exc:  # not ready; /readyz says why, reload may fix it
             app.state.load_error = f"{type(exc).__name__}: {exc}"
+        gc.freeze()  # start-up objects (models, libraries) leave the collector's scans: steadier latency
         yield
         await manager.stop()
 

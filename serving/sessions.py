@@ -70,6 +70,7 @@ class SessionManager:
         self._tasks: list[asyncio.Task] = []
         self.batches = 0
         self.batched_acts = 0
+        self.gather_s = 0.001  # the longest an act waits for company when other sessions are open
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -174,6 +175,8 @@ class SessionManager:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            if len(self._queue) < len(self.sessions):  # others may be about to act: gather briefly
+                await asyncio.sleep(self.gather_s)
             batch, self._queue = self._queue, []
             if not batch:
                 continue
@@ -182,7 +185,7 @@ class SessionManager:
                 by_runtime.setdefault(id(item[0].runtime), []).append(item)
             for items in by_runtime.values():
                 try:
-                    results = await asyncio.to_thread(self._run, items)
+                    results = self._run(items)  # inline: a thread handoff costs more than a small forward
                 except Exception as exc:  # noqa: BLE001 — every waiting request must be answered
                     for *_, fut in items:
                         if not fut.done():
