@@ -70,6 +70,11 @@ def make_runner(runner: str, workers: int, threads_per_worker: int, dask_address
         if dask_address:
             return DaskTaskRunner(address=dask_address)
         os.environ["OMP_NUM_THREADS"] = str(threads_per_worker)  # inherited by the worker processes
+        if not os.environ.get("PREFECT_API_URL"):
+            # workers report to this flow's (temporary) server instead of each starting its own
+            from prefect.client.orchestration import get_client
+
+            os.environ["PREFECT_API_URL"] = str(get_client().api_url).rstrip("/")
         return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
                                               "dashboard_address": None})
     if runner in ("serial", "thread"):
