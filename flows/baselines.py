@@ -77,6 +77,8 @@ def run_seed(method: str, seed: int, model_dir: Path, variant_dir: Path, env: Gr
 
 @flow(name="baselines_grid", log_prints=True)
 def baselines_grid_flow(profile: str | None = None, params_path: str = "params.yaml",
+                        seeds: list[int] | None = None, episodes: int | None = None,
+                        methods: list[str] | None = None,
                         model_dir: str = "models/grid/base", data_dir: str = "data/grid",
                         variant_dir: str = "checkpoints/grid/baselines",
                         internal_curve: str = "metrics/grid/internal_rl_curve.json",
@@ -84,7 +86,8 @@ def baselines_grid_flow(profile: str | None = None, params_path: str = "params.y
                         curve_path: str = "metrics/grid/baselines_curves.json",
                         png: str = "plots/grid/rl_methods.png") -> dict[str, Any]:
     """Run every baseline for every seed; one figure with all methods and internal RL."""
-    name, sections = profile_sections(params_path, profile)
+    name, sections = profile_sections(params_path, profile, {"internal_rl_grid": {"seeds": seeds, "episodes": episodes},
+                                                            "baselines_grid": {"methods": methods}})
     env = stage_config(GridConfig, sections, "grid_env", params_path, name)
     rl = stage_config(InternalRLConfig, sections, "internal_rl_grid", params_path, name)
     disc = stage_config(DiscoverConfig, sections, "discover_grid", params_path, name)

@@ -15,7 +15,8 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.context import get_run_context
 
 from irl import tracking
-from irl.config import load_profile, stage_config
+from flows.common import profile_sections
+from irl.config import stage_config
 from irl.data.collect import CollectConfig, CollectStageConfig, collect_grid
 from irl.data.dataset import save_dataset
 from irl.envs.grid import GridConfig
@@ -67,11 +68,12 @@ def log_mlflow(profile: str, params: dict[str, Any], metrics: dict[str, Any], ou
 def collect_grid_flow(
     profile: str | None = None,
     params_path: str = "params.yaml",
+    episodes_D: int | None = None,
     out_dir: str = "data/grid",
     metrics_path: str = "metrics/grid/collect.json",
 ) -> dict[str, Any]:
     """Collect D and D*, check the expert on the post-training task, track it all."""
-    name, sections = load_profile(params_path, profile)
+    name, sections = profile_sections(params_path, profile, {"collect_grid": {"episodes_D": episodes_D}})
     env = stage_config(GridConfig, sections, "grid_env", params_path, name)
     stage = stage_config(CollectStageConfig, sections, "collect_grid", params_path, name)
     out = Path(out_dir)

@@ -9,11 +9,23 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.context import get_run_context
 
 from irl import tracking
-from irl.config import load_profile
+from irl.config import ConfigError, load_profile
 
 
-def profile_sections(params_path: str, profile: str | None) -> tuple[str, dict[str, Any]]:
-    return load_profile(params_path, profile)
+def profile_sections(params_path: str, profile: str | None,
+                     overrides: dict[str, dict[str, Any]] | None = None) -> tuple[str, dict[str, Any]]:
+    """The profile's sections, with the non-None `overrides` (section → {parameter: value}, typed
+    flow parameters set in the Prefect UI or on a deployment) laid over them; an override that is
+    not a parameter of its section is refused."""
+    name, sections = load_profile(params_path, profile)
+    for section, values in (overrides or {}).items():
+        given = {k: v for k, v in values.items() if v is not None}
+        unknown = sorted(set(given) - set(sections.get(section, {})))
+        if unknown:
+            raise ConfigError(f"override {section}.{unknown}: not a parameter of {section} in profile {name!r}")
+        if given:
+            sections = {**sections, section: {**sections[section], **given}}
+    return name, sections
 
 
 def flow_run_tags(profile: str) -> dict[str, str]:

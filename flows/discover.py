@@ -69,13 +69,14 @@ def discover_task(model_dir: Path, data_dir: Path, env: GridConfig, cfg: Discove
 
 @flow(name="discover_grid", log_prints=True)
 def discover_grid_flow(profile: str | None = None, params_path: str = "params.yaml",
+                       alpha: float | None = None, steps: int | None = None,
                        model_dir: str = "models/grid/base", data_dir: str = "data/grid",
                        out_dir: str = "models/grid/metacontroller", workdir: str = "checkpoints/grid/metacontroller",
                        metrics_path: str = "metrics/grid/discover.json",
                        steering_path: str = "metrics/grid/steering.json",
                        png: str = "plots/grid/beta_traces.png") -> dict[str, Any]:
     """Discover controllers, score the switch, check steering, register the metacontroller."""
-    name, sections = profile_sections(params_path, profile)
+    name, sections = profile_sections(params_path, profile, {"discover_grid": {"alpha": alpha, "steps": steps}})
     env = stage_config(GridConfig, sections, "grid_env", params_path, name)
     cfg = stage_config(DiscoverConfig, sections, "discover_grid", params_path, name)
     params = {"profile": name, "grid_env": env.to_dict(), "discover_grid": sections["discover_grid"]}

@@ -55,12 +55,13 @@ def train_seed(model_dir: Path, mc_dir: Path, env: GridConfig, cfg: InternalRLCo
 
 @flow(name="internal_rl_grid", log_prints=True)
 def internal_rl_grid_flow(profile: str | None = None, params_path: str = "params.yaml",
+                          seeds: list[int] | None = None, episodes: int | None = None,
                           model_dir: str = "models/grid/base", mc_dir: str = "models/grid/metacontroller",
                           out_dir: str = "models/grid/policy", metrics_path: str = "metrics/grid/internal_rl.json",
                           curve_path: str = "metrics/grid/internal_rl_curve.json",
                           png: str = "plots/grid/internal_rl.png") -> dict[str, Any]:
     """Train one internal-RL policy per seed; curves, metrics, registry."""
-    name, sections = profile_sections(params_path, profile)
+    name, sections = profile_sections(params_path, profile, {"internal_rl_grid": {"seeds": seeds, "episodes": episodes}})
     env = stage_config(GridConfig, sections, "grid_env", params_path, name)
     cfg = stage_config(InternalRLConfig, sections, "internal_rl_grid", params_path, name)
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // min(cfg.workers, len(cfg.seeds))))

@@ -66,6 +66,7 @@ def train_task(model_cfg: TransformerConfig, cfg: PretrainConfig, env: GridConfi
 def pretrain_grid_flow(
     profile: str | None = None,
     params_path: str = "params.yaml",
+    steps: int | None = None,
     data_dir: str = "data/grid",
     out_dir: str = "models/grid/base",
     workdir: str = "checkpoints/grid/base",
@@ -73,7 +74,7 @@ def pretrain_grid_flow(
     history_path: str = "metrics/grid/pretrain_history.json",
 ) -> dict[str, Any]:
     """Train (or resume) the base model, register `irl-grid-base@champion`, write metrics."""
-    name, sections = profile_sections(params_path, profile)
+    name, sections = profile_sections(params_path, profile, {"pretrain_grid": {"steps": steps}})
     env = stage_config(GridConfig, sections, "grid_env", params_path, name)
     model_cfg = model_config(sections, env, f"{params_path}: profiles.{name}.model_grid")
     cfg = stage_config(PretrainConfig, sections, "pretrain_grid", params_path, name)

@@ -48,12 +48,13 @@ def sweep_point(model_dir: Path, data_dir: Path, cfg: DiscoverConfig, alpha: flo
 
 @flow(name="rate_distortion_grid", log_prints=True)
 def rate_distortion_grid_flow(profile: str | None = None, params_path: str = "params.yaml",
+                              alphas: list[float] | None = None, steps: int | None = None,
                               model_dir: str = "models/grid/base", data_dir: str = "data/grid",
                               workdir: str = "checkpoints/grid/rate_distortion",
                               metrics_path: str = "metrics/grid/rate_distortion.json",
                               png: str = "plots/grid/rate_distortion.png") -> dict[str, Any]:
     """Fan the (α, mode) discovery runs out as parallel tasks; write the table and the plot."""
-    name, sections = profile_sections(params_path, profile)
+    name, sections = profile_sections(params_path, profile, {"rate_distortion_grid": {"alphas": alphas, "steps": steps}})
     env = stage_config(GridConfig, sections, "grid_env", params_path, name)
     base_cfg = stage_config(DiscoverConfig, sections, "discover_grid", params_path, name)
     sweep = stage_config(RateDistortionConfig, sections, "rate_distortion_grid", params_path, name)

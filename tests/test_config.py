@@ -52,3 +52,18 @@ def test_errors_name_the_problem(tmp_path: Path) -> None:
         stage_config(GridConfig, load_profile(p)[1], "grid_env", p, "x")
     with pytest.raises(ConfigError, match="not found"):
         load_profile(tmp_path / "missing.yaml")
+
+
+def test_flow_overrides_lay_over_the_profile_and_unknown_ones_are_refused() -> None:
+    from flows.common import profile_sections
+    from irl.config import ConfigError, load_profile
+
+    params = str(ROOT / "params.yaml")
+    name, plain = load_profile(params, "smoke")
+    same = profile_sections(params, "smoke", {"internal_rl_grid": {"seeds": None, "episodes": None}})
+    assert same == (name, plain)  # all None: exactly the profile (what `dvc repro` runs)
+    _, over = profile_sections(params, "smoke", {"internal_rl_grid": {"seeds": [7, 8], "episodes": 128}})
+    assert over["internal_rl_grid"]["seeds"] == [7, 8] and over["internal_rl_grid"]["episodes"] == 128
+    assert over["internal_rl_grid"]["lr"] == plain["internal_rl_grid"]["lr"] and plain["internal_rl_grid"]["episodes"] == 64
+    with pytest.raises(ConfigError, match="episodez"):
+        profile_sections(params, "smoke", {"internal_rl_grid": {"episodez": 3}})
