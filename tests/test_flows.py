@@ -115,6 +115,20 @@ def test_dvc_repro_runs_the_pipeline_on_the_temporary_server(isolated_tracking: 
         sweep = json.loads((repo / f"sweep-{kind}.json").read_text())
         assert sweep["points"] == 6 and sweep["runner"] == "dask" and sweep["processes"] == 2
         assert sorted(r[kind] for r in sweep["rows"]) == sorted(float(v) if kind == "alpha" else int(v) for v in extra[1:7])
+    # the same sweep on an external Dask scheduler with its own workers (what a team points --dask-address at)
+    from tests.servers import free_port, service
+
+    port = free_port()
+    bindir = Path(sys.executable).parent
+    with service([str(bindir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                 {}, repo / "scheduler.log", "", cwd=repo), \
+            service([str(bindir / "dask"), "worker", f"tcp://127.0.0.1:{port}", "--nworkers", "2", "--nthreads", "1",
+                     "--no-dashboard"], {"OMP_NUM_THREADS": "1"}, repo / "workers.log", "", cwd=repo):
+        _run([sys.executable, "-m", "flows.sweep", "--kind", "alpha", "--dask-address", f"tcp://127.0.0.1:{port}",
+              "--values", "0", "0.05", "0.1", "0.17", "0.3", "0.5", "--steps", "3", "--profile", "smoke",
+              "--out", "sweep-remote.json"], cwd=repo, env=env)
+    remote = json.loads((repo / "sweep-remote.json").read_text())
+    assert remote["points"] == 6 and remote["dask_address"] == f"tcp://127.0.0.1:{port}" and remote["processes"] == 2
 
 
 def test_pipeline_flow_runs_collect_as_a_subflow(isolated_tracking: Path, prefect_api: str) -> None:
