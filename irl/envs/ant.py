@@ -27,7 +27,7 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
-from irl.envs.grid import GridPinpadBatch
+from irl.envs.grid import GridConfig, GridPinpadBatch
 from irl.envs.tasks import format_task, resolve_tasks
 
 PAD_RGBA = [(0.90, 0.10, 0.29, 1), (0.24, 0.71, 0.29, 1), (1.00, 0.88, 0.10, 1), (0.26, 0.39, 0.85, 1),
@@ -97,6 +97,8 @@ class AntPinpadEnv(gym.Env):
         self.observation_space = spaces.Box(-np.inf, np.inf, shape=(n_obs,), dtype=np.float32)
         low, high = self.model.actuator_ctrlrange.T
         self.action_space = spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
+        # layouts are drawn (solvable) on the cell grid; one sampler, reseeded from np_random each reset
+        self._layouts = GridPinpadBatch(_grid_config(self.cfg), self.tasks, 1)
         self._renderer: mujoco.Renderer | None = None
         self._half = self.cfg.size * self.cfg.cell_size / 2
         self.colors = np.zeros(self.cfg.n_colors, dtype=np.int64)
@@ -119,7 +121,8 @@ class AntPinpadEnv(gym.Env):
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
-        grid = GridPinpadBatch(_grid_config(self.cfg), self.tasks, 1, seed=int(self.np_random.integers(2**31)))
+        grid = self._layouts
+        grid.seed(int(self.np_random.integers(2**31)))
         grid.reset()
         self.colors, self.walls = grid.colors[0].copy(), grid.walls[0].copy()
         self.task = tuple(int(c) for c in grid.task[0, : grid.task_len[0]])
@@ -198,8 +201,6 @@ class AntPinpadEnv(gym.Env):
             self._renderer = None
 
 
-def _grid_config(cfg: AntConfig):
-    from irl.envs.grid import GridConfig
-
+def _grid_config(cfg: AntConfig) -> GridConfig:
     # the cell grid for layout drawing and solvability: a generous horizon in cells
     return GridConfig(size=cfg.size, n_colors=cfg.n_colors, n_walls=cfg.n_walls, horizon=cfg.size**2 * 4)
