@@ -34,6 +34,7 @@ class SlotPool:
         self.length = torch.zeros(capacity, dtype=torch.long, device=self.device)
         self.steps = torch.zeros(capacity, dtype=torch.long, device=self.device)  # step tokens so far
         self.layout: Tensor | None = None  # per-slot output of embed_layout, allocated on first open
+        self._step: tuple[Tensor, Tensor] | None = None  # (rows, bias) of the step in progress
 
     @torch.no_grad()
     def open(self, slot: int, colors: Tensor, walls: Tensor) -> None:
@@ -75,7 +76,12 @@ class SlotPool:
 
     def _run(self, x: Tensor, rows: Tensor, start: int, stop: int) -> Tensor:
         lengths = self.length[rows]
-        bias = self._bias(lengths, int(lengths.max()) + 1)
+        # `upper` finishes the step `lower` began on the same rows: reuse its position bias
+        if self._step is not None and self._step[0] is rows:
+            bias = self._step[1]
+        else:
+            bias = self._bias(lengths, int(lengths.max()) + 1)
+            self._step = (rows, bias)
         for i in range(start, stop):
             x = self.base.hook_resid[i](x)
             if i < self.base.cfg.n_layers:
@@ -89,12 +95,14 @@ class SlotPool:
         if bool(self.full(rows).any()):
             raise ValueError(f"slot cache full: an episode may take at most {self.max_steps} steps")
         x = self.base.embed_steps(self.layout[rows], pos[:, None].to(self.device))
+        self._step = None  # a new step: its bias is computed here and reused by `upper`
         return self._run(x, rows, 0, layer)
 
     @torch.no_grad()
     def upper(self, rows: Tensor, x: Tensor, layer: int) -> dict[str, Tensor]:
         """From the (possibly edited) residual x (B, 1, d) at `layer` to the heads; advances the rows."""
         x = self._run(x, rows, layer, self.base.cfg.n_layers + 1)
+        self._step = None
         self.length[rows] += 1
         self.steps[rows] += 1
         return {k: v[:, 0] for k, v in self.base._heads(x).items()}
