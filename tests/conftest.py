@@ -29,7 +29,7 @@ def isolated_tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def copy_project(dst: Path, profile: str = "smoke") -> Path:
     """A fresh git + DVC repository in `dst` with the project's pipeline files, on `profile`."""
     dst.mkdir(parents=True, exist_ok=True)
-    for name in ("flows", "irl", "dvc.yaml", "params.yaml", ".dvcignore", ".gitignore"):
+    for name in ("flows", "irl", "ant", "dvc.yaml", "params.yaml", ".dvcignore", ".gitignore"):
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__"))

@@ -40,6 +40,28 @@ GRID_ARRAYS: dict[str, tuple[str, str]] = {
     "target": ("step", "int8"),  # (S,) color pursued at step t (evaluation only)
     "subgoal": ("step", "int8"),  # (S,) ground-truth subgoal at step t (evaluation only)
 }
+ANT_ARRAYS: dict[str, tuple[str, str]] = {
+    "layout_colors": ("episode", "int8"),  # (E, n_colors) cell of each color pad
+    "layout_walls": ("episode", "int8"),  # (E, n_walls) cell of each wall
+    "task_id": ("episode", "int16"),  # (E,) index into manifest task_set.tasks (evaluation only)
+    "episode_lengths": ("episode", "int32"),
+    "success": ("episode", "bool"),
+    "final_obs": ("episode", "float32"),  # (E, obs_dim) observation after the last action
+    "obs": ("step", "float32"),  # (S, obs_dim) the env's observation at step t (no direction input)
+    "action": ("step", "float32"),  # (S, 8) expert torques at step t (sampled in D, the mean in D*)
+    "xy": ("step", "float32"),  # (S, 2) torso position (traces and evaluation only)
+    "target": ("step", "int8"),  # (S,) color pursued at step t (evaluation only)
+    "subgoal": ("step", "int8"),  # (S,) ground-truth subgoal at step t (evaluation only)
+}
+# the array schema of each environment, chosen by the manifest's env.name
+SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {"grid-pinpad": GRID_ARRAYS, "ant-pinpad": ANT_ARRAYS}
+
+
+def schema_of(meta: dict[str, Any], where: str | Path) -> dict[str, tuple[str, str]]:
+    name = meta.get("env", {}).get("name", "grid-pinpad")
+    if name not in SCHEMAS:
+        raise DatasetError(f"{where}: env {name!r} has no dataset schema; expected one of {sorted(SCHEMAS)}")
+    return SCHEMAS[name]
 
 
 class DatasetError(ValueError):
@@ -63,7 +85,7 @@ class PinpadDataset:
 
     @property
     def num_steps(self) -> int:
-        return int(self.arrays["pos"].shape[0])
+        return int(self.arrays["episode_lengths"].astype(np.int64).sum())
 
     @property
     def episode_offsets(self) -> np.ndarray:
@@ -86,12 +108,13 @@ def _sha256(data: bytes) -> str:
 
 def save_dataset(path: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> dict[str, Any]:
     """Write arrays + manifest atomically to directory `path` (replacing it); return the manifest."""
-    missing = sorted(set(GRID_ARRAYS) - set(arrays))
+    schema = schema_of(meta, path)
+    missing = sorted(set(schema) - set(arrays))
     if missing:
         raise DatasetError(f"save_dataset: arrays {missing} are missing")
     encoded: dict[str, bytes] = {}
     entries: dict[str, Any] = {}
-    for name, (axis, dtype) in GRID_ARRAYS.items():
+    for name, (axis, dtype) in schema.items():
         arr = np.asarray(arrays[name]).astype(dtype, copy=False)
         encoded[name] = _encode(arr)
         entries[name] = {
@@ -107,12 +130,12 @@ def save_dataset(path: str | Path, arrays: dict[str, np.ndarray], meta: dict[str
         **meta,
         "counts": {
             "episodes": int(arrays["episode_lengths"].shape[0]),
-            "steps": int(arrays["pos"].shape[0]),
+            "steps": int(np.asarray(arrays["episode_lengths"]).astype(np.int64).sum()),
             "successes": int(np.asarray(arrays["success"]).sum()),
         },
         "arrays": entries,
     }
-    _check_consistency({k: np.asarray(v) for k, v in arrays.items()}, Path(path))
+    _check_consistency({k: np.asarray(v) for k, v in arrays.items()}, Path(path), schema)
     with atomic_directory(path) as tmp:
         for name, data in encoded.items():
             (tmp / entries[name]["file"]).write_bytes(data)
@@ -144,11 +167,12 @@ def load_dataset(path: str | Path) -> PinpadDataset:
     path = Path(path)
     manifest = read_manifest(path)
     entries = manifest.get("arrays", {})
-    missing = sorted(set(GRID_ARRAYS) - set(entries))
+    schema = schema_of(manifest, path / MANIFEST)
+    missing = sorted(set(schema) - set(entries))
     if missing:
         raise DatasetError(f"{path / MANIFEST}: arrays {missing} are not listed")
     arrays: dict[str, np.ndarray] = {}
-    for name, (_, dtype) in GRID_ARRAYS.items():
+    for name, (_, dtype) in schema.items():
         entry = entries[name]
         fpath = path / entry["file"]
         if not fpath.is_file():
@@ -168,15 +192,15 @@ def load_dataset(path: str | Path) -> PinpadDataset:
                 f"{fpath}: dtype/shape {arr.dtype}{list(arr.shape)}, manifest says {dtype}{entry['shape']}"
             )
         arrays[name] = arr
-    _check_consistency(arrays, path)
+    _check_consistency(arrays, path, schema)
     return PinpadDataset(path=path, manifest=manifest, arrays=arrays)
 
 
-def _check_consistency(arrays: dict[str, np.ndarray], path: Path) -> None:
+def _check_consistency(arrays: dict[str, np.ndarray], path: Path, schema: dict[str, tuple[str, str]]) -> None:
     lengths = arrays["episode_lengths"]
     n_ep = lengths.shape[0]
     n_steps = int(lengths.astype(np.int64).sum())
-    for name, (axis, _) in GRID_ARRAYS.items():
+    for name, (axis, _) in schema.items():
         want = n_ep if axis == "episode" else n_steps
         if arrays[name].shape[0] != want:
             raise DatasetError(f"{path}: array {name!r} has {arrays[name].shape[0]} rows, expected {want} ({axis}s)")

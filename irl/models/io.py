@@ -10,9 +10,11 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from irl.experts.ant_expert import AntExpertPolicy, ExpertNetConfig
 from irl.io import atomic_directory
 from irl.models.compile import CompILEConfig, CompILEControl
 from irl.models.controllers import ControllerConfig, LinearControllers
+from irl.models.hawk import HawkConfig, HawkModel
 from irl.models.metacontroller import Metacontroller, MetacontrollerConfig
 from irl.models.transformer import PinpadTransformer, TransformerConfig
 from irl.rl.policy import CodePolicy, PolicyConfig
@@ -24,6 +26,8 @@ KINDS: dict[str, tuple[type, type[nn.Module]]] = {
     "metacontroller": (MetacontrollerConfig, Metacontroller),
     "compile-control": (CompILEConfig, CompILEControl),
     "code-policy": (PolicyConfig, CodePolicy),
+    "ant-expert": (ExpertNetConfig, AntExpertPolicy),
+    "hawk": (HawkConfig, HawkModel),
 }
 
 

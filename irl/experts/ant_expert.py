@@ -1,0 +1,198 @@
+"""The ant expert (paper App. A.2; DESIGN.md §2): a PPO policy told where to walk.
+
+The expert sees the ant-pinpad observation plus the *shortest-path direction*: from the torso
+toward the centre of the next cell on a shortest cell path to the current target color, walking
+only on empty cells (never a wall or another color — the grid expert's rule). It is trained on the
+intrinsic reward  v_xy · direction  (plus Ant-v5's healthy bonus and control cost), so one
+locomotion skill, steered by the direction input, solves every task; the task reward itself is
+never used. The direction is given both in the world frame and rotated into the torso's heading.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import Tensor, nn
+
+from irl.envs.grid import GridPinpadBatch
+from irl.envs.grid_paths import UNREACHABLE
+
+if TYPE_CHECKING:  # the policy module loads without MuJoCo (io.KINDS imports it)
+    from irl.envs.ant import AntPinpadEnv
+
+DIRECTION_DIM = 4  # world-frame (x, y) and heading-frame (forward, left) unit vectors
+
+
+@dataclass(frozen=True)
+class AntRewardConfig:
+    """Intrinsic reward: progress · (v_xy · direction) + healthy − ctrl_cost · |a|²."""
+
+    progress: float = 1.0
+    healthy: float = 0.5
+    # Ant-v5 uses 0.5, with a healthy bonus of 1; here every step must pay on average, or ending
+    # the episode (falling) beats living while the policy is still random.
+    ctrl_cost: float = 0.05
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def torso_yaw(qpos: np.ndarray) -> float:
+    """Heading of the torso about z, from its quaternion (w, x, y, z) = qpos[3:7]."""
+    w, x, y, z = qpos[3:7]
+    return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
+
+
+class CellPaths:
+    """Shortest cell paths on one layout: distance of every cell to every color (BFS on empty cells)."""
+
+    def __init__(self, env: AntPinpadEnv) -> None:
+        cfg = env.cfg
+        self.size = cfg.size
+        self.dist = GridPinpadBatch.layout_distances(env.colors[None], env.walls[None], cfg.size)[0].astype(np.int64)
+        self.walls = set(int(w) for w in env.walls)
+
+    def next_cell(self, cell: int, target: int) -> int:
+        """The neighbour of `cell` on a shortest path to color `target` (its cell when adjacent);
+        −1 when none is reachable."""
+        r, c = divmod(cell, self.size)
+        best, best_d = -1, int(UNREACHABLE)
+        for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+            rr, cc = r + dr, c + dc
+            if 0 <= rr < self.size and 0 <= cc < self.size:
+                n = rr * self.size + cc
+                if n not in self.walls and self.dist[target, n] < best_d:
+                    best, best_d = n, int(self.dist[target, n])
+        return best
+
+
+def shortest_path_direction(env: AntPinpadEnv, paths: CellPaths) -> np.ndarray:
+    """(4,) float32: unit vector toward the next cell's centre, world frame then heading frame;
+    zeros when the task is done, the ant is off the grid, or no path exists."""
+    out = np.zeros(DIRECTION_DIM, dtype=np.float32)
+    if env.progress >= len(env.task) or env.cell < 0:
+        return out
+    nxt = paths.next_cell(env.cell, env.task[env.progress])
+    if nxt < 0:
+        return out
+    d = env.cell_center(nxt) - env.data.qpos[:2]
+    d = d / max(float(np.linalg.norm(d)), 1e-6)
+    yaw = torso_yaw(env.data.qpos)
+    cos, sin = np.cos(yaw), np.sin(yaw)
+    out[:2] = d
+    out[2:] = (cos * d[0] + sin * d[1], -sin * d[0] + cos * d[1])
+    return out
+
+
+class AntExpertEnv(gym.Wrapper):
+    """AntPinpadEnv for training and running the expert: observation + direction, intrinsic reward.
+
+    `info["task_reward"]` keeps the env's own (sparse) reward; `info["direction"]` the direction
+    the policy was given.
+    """
+
+    def __init__(self, env: AntPinpadEnv, reward: AntRewardConfig = AntRewardConfig()) -> None:
+        super().__init__(env)
+        self.reward_cfg = reward
+        n = env.observation_space.shape[0] + DIRECTION_DIM
+        self.observation_space = spaces.Box(-np.inf, np.inf, shape=(n,), dtype=np.float32)
+        self.paths: CellPaths | None = None
+        self.direction = np.zeros(DIRECTION_DIM, dtype=np.float32)
+
+    @property
+    def ant(self) -> AntPinpadEnv:
+        return self.env.unwrapped  # type: ignore[return-value]
+
+    def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict]:
+        obs, info = self.env.reset(**kwargs)
+        self.paths = CellPaths(self.ant)
+        self.direction = shortest_path_direction(self.ant, self.paths)
+        return np.concatenate([obs, self.direction]), {**info, "direction": self.direction}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        direction = self.direction
+        obs, task_reward, terminated, truncated, info = self.env.step(action)
+        assert self.paths is not None, "step before reset"
+        v = self.ant.data.qvel[:2]
+        a = np.asarray(action, dtype=np.float64)
+        r = self.reward_cfg
+        healthy = info.get("event") not in ("fell", "left_grid", "wall", "wrong_color")
+        reward = r.progress * float(v @ direction[:2]) + r.healthy * healthy - r.ctrl_cost * float(a @ a)
+        self.direction = shortest_path_direction(self.ant, self.paths)
+        info = {**info, "task_reward": task_reward, "direction": self.direction}
+        return np.concatenate([obs, self.direction]), reward, terminated, truncated, info
+
+
+class RunningNorm(nn.Module):
+    """Running mean/variance of observations (Welford over batches), kept as buffers so the
+    normaliser travels in the safetensors weights with the policy."""
+
+    def __init__(self, dim: int, clip: float = 10.0) -> None:
+        super().__init__()
+        self.clip = clip
+        self.register_buffer("mean", torch.zeros(dim, dtype=torch.float64))
+        self.register_buffer("var", torch.ones(dim, dtype=torch.float64))
+        self.register_buffer("count", torch.tensor(1e-4, dtype=torch.float64))
+
+    @torch.no_grad()
+    def update(self, x: Tensor) -> None:
+        x = x.double().reshape(-1, x.shape[-1])
+        n, mean, var = x.shape[0], x.mean(0), x.var(0, unbiased=False)
+        delta, tot = mean - self.mean, self.count + x.shape[0]
+        self.mean += delta * n / tot
+        self.var.copy_((self.var * self.count + var * n + delta**2 * self.count * n / tot) / tot)
+        self.count.fill_(float(tot))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return ((x - self.mean.to(x.dtype)) / torch.sqrt(self.var.to(x.dtype) + 1e-8)).clamp(-self.clip, self.clip)
+
+
+@dataclass(frozen=True)
+class ExpertNetConfig:
+    obs_dim: int
+    act_dim: int = 8
+    hidden: int = 256
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _mlp(i: int, h: int, o: int, out_std: float) -> nn.Sequential:
+    layers = [nn.Linear(i, h), nn.Tanh(), nn.Linear(h, h), nn.Tanh(), nn.Linear(h, o)]
+    for layer, std in zip(layers[::2], (np.sqrt(2), np.sqrt(2), out_std)):
+        nn.init.orthogonal_(layer.weight, std)
+        nn.init.zeros_(layer.bias)
+    return nn.Sequential(*layers)
+
+
+class AntExpertPolicy(nn.Module):
+    """Gaussian actor (state-independent log std) and critic over normalised observations."""
+
+    kind = "ant-expert"
+
+    def __init__(self, cfg: ExpertNetConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.norm = RunningNorm(cfg.obs_dim)
+        self.actor = _mlp(cfg.obs_dim, cfg.hidden, cfg.act_dim, 0.01)
+        self.critic = _mlp(cfg.obs_dim, cfg.hidden, 1, 1.0)
+        self.log_std = nn.Parameter(torch.full((cfg.act_dim,), -0.5))
+
+    def value(self, obs: Tensor) -> Tensor:
+        return self.critic(self.norm(obs)).squeeze(-1)
+
+    def dist(self, obs: Tensor) -> torch.distributions.Normal:
+        mean = self.actor(self.norm(obs))
+        return torch.distributions.Normal(mean, self.log_std.exp().expand_as(mean))
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, deterministic: bool, generator: torch.Generator | None = None) -> np.ndarray:
+        """(N, act_dim) actions for (N, obs_dim) observations: the mean, or a sample."""
+        d = self.dist(torch.as_tensor(obs, dtype=torch.float32))
+        a = d.mean if deterministic else d.mean + d.stddev * torch.randn(d.mean.shape, generator=generator)
+        return a.clamp(-1, 1).numpy()

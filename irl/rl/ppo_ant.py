@@ -1,0 +1,271 @@
+"""PPO for the ant expert (CleanRL's ppo_continuous_action, adapted; DESIGN.md §2).
+
+One file, read top to bottom: config → rollout → GAE → clipped update → checkpoint. Differences
+from CleanRL: the envs are `AntExpertEnv`s (direction input, intrinsic reward) stepped in one
+process with same-step autoreset; a truncated episode bootstraps from the value of its last
+observation; the observation normaliser is a module buffer (saved with the weights) and the
+reward scaler's statistics go into the checkpoint, so a killed run resumes from its last
+checkpoint with its weights, optimiser, normalisers and step count (episodes in flight restart).
+
+Metrics follow CleanRL's names: charts/episodic_return, charts/success_rate, losses/*,
+perf/steps_per_s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from irl.envs.ant import AntConfig, AntPinpadEnv
+from irl.experts.ant_expert import AntExpertEnv, AntExpertPolicy, AntRewardConfig, ExpertNetConfig
+from irl.training.checkpoint import checkpoint_dir, load_checkpoint, save_checkpoint
+
+Logger = Callable[[int, dict[str, float]], None]
+
+
+@dataclass(frozen=True)
+class PPOAntConfig:
+    total_steps: int = 1_000_000
+    num_envs: int = 8
+    num_steps: int = 256           # per env per rollout
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    num_minibatches: int = 32
+    update_epochs: int = 10
+    lr: float = 3e-4
+    anneal_lr: bool = True
+    clip: float = 0.2
+    ent_coef: float = 0.0
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    hidden: int = 256
+    task_set: str = "pretrain"
+    reward: dict[str, float] = field(default_factory=dict)  # AntRewardConfig fields
+    checkpoint_every: int = 10     # updates
+    eval_episodes: int = 200       # per task set, after training (not part of the fingerprint)
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        for name in ("total_steps", "num_envs", "num_steps", "num_minibatches", "update_epochs", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"expert_ant.{name}={getattr(self, name)}: must be >= 1")
+        if (self.num_envs * self.num_steps) % self.num_minibatches:
+            raise ValueError(f"expert_ant: num_envs·num_steps={self.num_envs * self.num_steps} is not divisible "
+                             f"by num_minibatches={self.num_minibatches}")
+        AntRewardConfig(**self.reward)  # unknown reward keys fail here
+
+    @property
+    def batch_size(self) -> int:
+        return self.num_envs * self.num_steps
+
+    @property
+    def num_updates(self) -> int:
+        return max(1, self.total_steps // self.batch_size)
+
+
+def make_envs(env_cfg: AntConfig, task_set: str, n: int, reward: AntRewardConfig) -> list[AntExpertEnv]:
+    return [AntExpertEnv(AntPinpadEnv(task=task_set, **env_cfg.to_dict()), reward) for _ in range(n)]
+
+
+def _fingerprint(env_cfg: AntConfig, cfg: PPOAntConfig) -> str:
+    blob = json.dumps({"env": env_cfg.to_dict(), "ppo": {k: v for k, v in asdict(cfg).items()
+                                                         if k not in ("device", "eval_episodes")}},
+                      sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class ReturnScaler:
+    """CleanRL's NormalizeReward: divide rewards by the running std of the discounted return."""
+
+    def __init__(self, n: int, gamma: float) -> None:
+        self.gamma, self.ret = gamma, np.zeros(n)
+        self.mean, self.var, self.count = 0.0, 1.0, 1e-4
+
+    def __call__(self, reward: np.ndarray, done: np.ndarray) -> np.ndarray:
+        self.ret = self.ret * self.gamma + reward
+        b_mean, b_var, n = float(self.ret.mean()), float(self.ret.var()), self.ret.size
+        delta, tot = b_mean - self.mean, self.count + n
+        self.mean += delta * n / tot
+        self.var = (self.var * self.count + b_var * n + delta**2 * self.count * n / tot) / tot
+        self.count = tot
+        self.ret[done] = 0.0
+        return reward / np.sqrt(self.var + 1e-8)
+
+    def state(self) -> dict[str, float]:
+        return {"mean": self.mean, "var": self.var, "count": self.count}
+
+    def load(self, s: dict[str, float]) -> None:
+        self.mean, self.var, self.count = s["mean"], s["var"], s["count"]
+
+
+def train_ant_expert(env_cfg: AntConfig, cfg: PPOAntConfig, workdir: Path, log: Logger | None = None,
+                     progress: bool = False) -> tuple[AntExpertPolicy, dict[str, Any]]:
+    """Train (or resume) the expert; return it and a summary (steps, wall time, last episode stats)."""
+    from tqdm.auto import tqdm
+
+    device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
+                          "cpu" if cfg.device == "auto" else cfg.device)
+    torch.manual_seed(cfg.seed)
+    reward_cfg = AntRewardConfig(**cfg.reward)
+    envs = make_envs(env_cfg, cfg.task_set, cfg.num_envs, reward_cfg)
+    obs_dim = envs[0].observation_space.shape[0]
+    policy = AntExpertPolicy(ExpertNetConfig(obs_dim, envs[0].action_space.shape[0], cfg.hidden)).to(device)
+    opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr, eps=1e-5)
+    scaler = ReturnScaler(cfg.num_envs, cfg.gamma)
+    ckpt = checkpoint_dir(workdir, _fingerprint(env_cfg, cfg))
+    state: dict[str, Any] = {"update": 0, "global_step": 0, "train_s": 0.0, "episodes": 0}
+    if (ckpt / "state.json").is_file():
+        state = load_checkpoint(ckpt, policy, opt, device)
+        scaler.load(state.pop("return_scaler"))
+    log = log or (lambda step, metrics: None)
+    rng = np.random.default_rng([cfg.seed, state["update"]])
+    obs = np.stack([e.reset(seed=int(rng.integers(2**31)))[0] for e in envs])
+    n, T = cfg.num_envs, cfg.num_steps
+    buf_obs = torch.zeros((T, n, obs_dim), device=device)
+    buf_act = torch.zeros((T, n, policy.cfg.act_dim), device=device)
+    buf_logp, buf_rew, buf_done, buf_val = (torch.zeros((T, n), device=device) for _ in range(4))
+    recent: list[dict[str, float]] = []
+    ep_ret, ep_len = np.zeros(n), np.zeros(n, dtype=np.int64)
+    bar = tqdm(total=cfg.num_updates, initial=state["update"], desc="ppo ant expert", disable=not progress)
+    while state["update"] < cfg.num_updates:
+        t0 = time.perf_counter()
+        frac = 1.0 - state["update"] / cfg.num_updates
+        for g in opt.param_groups:
+            g["lr"] = cfg.lr * frac if cfg.anneal_lr else cfg.lr
+        policy.norm.update(torch.as_tensor(obs, device=device))
+        for t in range(T):
+            o = torch.as_tensor(obs, dtype=torch.float32, device=device)
+            with torch.no_grad():
+                d = policy.dist(o)
+                a = d.sample()
+                buf_logp[t], buf_val[t] = d.log_prob(a).sum(-1), policy.value(o)
+            buf_obs[t], buf_act[t] = o, a
+            actions = a.clamp(-1, 1).cpu().numpy()
+            rewards, dones = np.zeros(n), np.zeros(n, dtype=bool)
+            next_obs = np.empty_like(obs)
+            for i, env in enumerate(envs):
+                ob, r, term, trunc, info = env.step(actions[i])
+                ep_ret[i] += r
+                ep_len[i] += 1
+                if trunc and not term:  # bootstrap the cut-off tail from the last observation's value
+                    with torch.no_grad():
+                        r += cfg.gamma * float(policy.value(torch.as_tensor(ob[None], dtype=torch.float32, device=device)))
+                if term or trunc:
+                    recent.append({"return": ep_ret[i], "length": ep_len[i], "success": float(info["success"]),
+                                   "fell": float(info["event"] == "fell")})
+                    state["episodes"] += 1
+                    ep_ret[i], ep_len[i] = 0.0, 0
+                    ob, _ = env.reset(seed=int(rng.integers(2**31)))
+                rewards[i], dones[i], next_obs[i] = r, term or trunc, ob
+            buf_rew[t] = torch.as_tensor(scaler(rewards, dones), dtype=torch.float32, device=device)
+            buf_done[t] = torch.as_tensor(dones, dtype=torch.float32, device=device)
+            obs = next_obs
+        # GAE; buf_done[t] marks that step t ended its episode (the next obs is a fresh reset)
+        with torch.no_grad():
+            next_val = policy.value(torch.as_tensor(obs, dtype=torch.float32, device=device))
+            adv = torch.zeros_like(buf_rew)
+            last = torch.zeros(n, device=device)
+            for t in reversed(range(T)):
+                nv = next_val if t == T - 1 else buf_val[t + 1]
+                nonterminal = 1.0 - buf_done[t]
+                delta = buf_rew[t] + cfg.gamma * nv * nonterminal - buf_val[t]
+                last = delta + cfg.gamma * cfg.gae_lambda * nonterminal * last
+                adv[t] = last
+            ret = adv + buf_val
+        b_obs, b_act = buf_obs.reshape(-1, obs_dim), buf_act.reshape(-1, policy.cfg.act_dim)
+        b_logp, b_adv, b_ret, b_val = buf_logp.reshape(-1), adv.reshape(-1), ret.reshape(-1), buf_val.reshape(-1)
+        mb = cfg.batch_size // cfg.num_minibatches
+        clipfracs, gen = [], torch.Generator().manual_seed(cfg.seed * 100_003 + state["update"])
+        for _ in range(cfg.update_epochs):
+            perm = torch.randperm(cfg.batch_size, generator=gen).to(device)
+            for s in range(0, cfg.batch_size, mb):
+                idx = perm[s : s + mb]
+                d = policy.dist(b_obs[idx])
+                logp = d.log_prob(b_act[idx]).sum(-1)
+                ratio = (logp - b_logp[idx]).exp()
+                a = b_adv[idx]
+                a = (a - a.mean()) / (a.std() + 1e-8)
+                pg = torch.max(-a * ratio, -a * ratio.clamp(1 - cfg.clip, 1 + cfg.clip)).mean()
+                v = policy.value(b_obs[idx])
+                v_clip = b_val[idx] + (v - b_val[idx]).clamp(-cfg.clip, cfg.clip)
+                v_loss = 0.5 * torch.max((v - b_ret[idx]) ** 2, (v_clip - b_ret[idx]) ** 2).mean()
+                entropy = d.entropy().sum(-1).mean()
+                loss = pg - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
+                opt.step()
+                clipfracs.append(float(((ratio - 1).abs() > cfg.clip).float().mean()))
+        state["update"] += 1
+        state["global_step"] += cfg.batch_size
+        dt = time.perf_counter() - t0
+        state["train_s"] += dt
+        metrics = {"losses/policy_loss": pg.item(), "losses/value_loss": v_loss.item(), "losses/entropy": entropy.item(),
+                   "losses/clipfrac": float(np.mean(clipfracs)), "charts/learning_rate": opt.param_groups[0]["lr"],
+                   "perf/steps_per_s": cfg.batch_size / dt, "charts/episodes": state["episodes"]}
+        if recent:
+            for key in ("return", "length", "success", "fell"):
+                metrics[f"charts/episodic_{key}" if key != "success" else "charts/success_rate"] = float(
+                    np.mean([r[key] for r in recent]))
+            state["last_episodes"] = {k: float(v) for k, v in metrics.items() if k.startswith("charts/")}
+            recent = []
+        log(state["global_step"], metrics)
+        bar.update(1)
+        bar.set_postfix(ret=f"{metrics.get('charts/episodic_return', float('nan')):.1f}",
+                        succ=f"{metrics.get('charts/success_rate', float('nan')):.2f}")
+        if state["update"] % cfg.checkpoint_every == 0 or state["update"] == cfg.num_updates:
+            save_checkpoint(ckpt, policy, opt, {**state, "return_scaler": scaler.state()})
+    bar.close()
+    for e in envs:
+        e.close()
+    return policy.eval(), state
+
+
+@torch.no_grad()
+def evaluate_expert(policy: AntExpertPolicy, env_cfg: AntConfig, task_set: str, episodes: int, seed: int,
+                    deterministic: bool = True, num_envs: int = 16) -> dict[str, Any]:
+    """Success rate (and mean length, failure events) of the expert on fresh layouts of `task_set`."""
+    envs = make_envs(env_cfg, task_set, min(num_envs, episodes), AntRewardConfig())
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(seed)
+    results: list[dict[str, Any]] = []
+    started = 0
+    live: list[int] = []
+    obs: dict[int, np.ndarray] = {}
+    for i, e in enumerate(envs):
+        obs[i] = e.reset(seed=int(rng.integers(2**31)))[0]
+        live.append(i)
+        started += 1
+    while live:
+        acts = policy.act(np.stack([obs[i] for i in live]), deterministic, gen)
+        still = []
+        for i, a in zip(live, acts):
+            ob, _, term, trunc, info = envs[i].step(a)
+            if term or trunc:
+                results.append({"success": bool(info["success"]), "length": envs[i].ant.t, "event": info["event"]})
+                if started < episodes:
+                    obs[i] = envs[i].reset(seed=int(rng.integers(2**31)))[0]
+                    started += 1
+                    still.append(i)
+            else:
+                obs[i] = ob
+                still.append(i)
+        live = still
+    for e in envs:
+        e.close()
+    events: dict[str, int] = {}
+    for r in results:
+        key = "success" if r["success"] else (r["event"] or "timeout")
+        events[key] = events.get(key, 0) + 1
+    return {"success": float(np.mean([r["success"] for r in results])), "episodes": len(results),
+            "mean_length": float(np.mean([r["length"] for r in results])), "outcomes": events}

@@ -1,0 +1,106 @@
+"""The ant pipeline (ant/dvc.yaml) on the smoke profile: every stage through `dvc repro`, on
+Prefect's temporary server and a SQLite MLflow under tmp; and the expert's building blocks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+import torch
+
+from irl.data.dataset import load_dataset
+from irl.envs.ant import AntConfig, AntPinpadEnv
+from irl.experts.ant_expert import AntExpertEnv, CellPaths, RunningNorm, shortest_path_direction
+from tests.conftest import copy_project
+from tests.test_ant_env import layout, place
+
+
+def test_direction_points_along_a_shortest_cell_path() -> None:
+    env = AntExpertEnv(AntPinpadEnv(task="0-1-2"))
+    env.reset(seed=0)
+    ant = env.ant
+    layout(ant, (0, 1, 2))  # colors 0-3 in cells 5, 6, 9, 10; wall in 0; ant in 15 (row 3, col 3)
+    env.paths = CellPaths(ant)
+    # from 15 to color 0 (cell 5): 15 → 14 → 13 → 9? no: 9 is color 2, so the path goes 14 → 13 → ... → 5
+    nxt = env.paths.next_cell(15, 0)
+    assert nxt in (11, 14)
+    d = shortest_path_direction(ant, env.paths)
+    want = ant.cell_center(nxt) - ant.data.qpos[:2]
+    assert np.allclose(d[:2], want / np.linalg.norm(want), atol=1e-6)
+    assert np.isclose(np.linalg.norm(d[2:]), 1.0, atol=1e-5)  # the same vector in the heading frame
+    # never through another color: from cell 1 toward color 2 (cell 9) the path avoids 5 and 6
+    place(ant, 1)
+    ant.cell = 1
+    assert env.paths.next_cell(1, 2) not in (5, 6, 0)
+
+
+def test_intrinsic_reward_is_velocity_along_the_direction() -> None:
+    env = AntExpertEnv(AntPinpadEnv(), reward=__import__("irl.experts.ant_expert", fromlist=["AntRewardConfig"]).AntRewardConfig(
+        progress=1.0, healthy=0.0, ctrl_cost=0.0))
+    _, info = env.reset(seed=3)
+    d = info["direction"]
+    _, r, term, _, _ = env.step(np.zeros(8, dtype=np.float32))
+    assert not term and r == pytest.approx(float(env.ant.data.qvel[:2] @ d[:2]), rel=1e-6)
+
+
+def test_running_norm_matches_numpy() -> None:
+    x = torch.randn(3, 50, 5, dtype=torch.float64) * 3 + 1
+    norm = RunningNorm(5)
+    for chunk in x:
+        norm.update(chunk)
+    flat = x.reshape(-1, 5).numpy()
+    assert np.allclose(norm.mean.numpy(), flat.mean(0), atol=1e-4)
+    assert np.allclose(norm.var.numpy(), flat.var(0), rtol=1e-3)
+
+
+def test_dvc_repro_runs_the_ant_pipeline(isolated_tracking: Path) -> None:
+    repo = copy_project(isolated_tracking / "repo", profile="smoke")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    out = subprocess.run(["dvc", "repro", "ant/dvc.yaml"], cwd=repo, env=env, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    lock = (repo / "ant" / "dvc.lock").read_text()
+    assert "profiles.smoke.expert_ant" in lock and "data/ant/D_star" in lock
+    expert = json.loads((repo / "metrics/ant/expert.json").read_text())
+    assert expert["profile"] == "smoke" and expert["env"]["name"] == "ant-pinpad"
+    assert 0 <= expert["success_pretrain"] <= 1 and 0 <= expert["success_post"] <= 1 and expert["env_steps"] == 64
+    d, ds = load_dataset(repo / "data/ant/D"), load_dataset(repo / "data/ant/D_star")
+    assert d.num_episodes == 6 and ds.num_episodes == 4
+    assert d.manifest["expert"]["actions"] == "sampled" and ds.manifest["expert"]["actions"] == "mean"
+    assert d["obs"].shape[1] == AntPinpadEnv(**AntConfig(horizon=30).to_dict()).observation_space.shape[0]
+    mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+    version = mlflow.MlflowClient().get_model_version_by_alias("irl-ant-expert", "champion")
+    assert int(version.version) == 1
+    # a second repro has nothing to do; the grid pipeline (root dvc.yaml) was not touched
+    again = subprocess.run(["dvc", "repro", "ant/dvc.yaml"], cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "didn't change" in again.stdout + again.stderr
+    assert not (repo / "dvc.lock").exists()
+
+
+def test_expert_training_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
+    from irl.rl.ppo_ant import PPOAntConfig, train_ant_expert
+
+    cfg = PPOAntConfig(total_steps=96, num_envs=2, num_steps=16, num_minibatches=2, update_epochs=1, hidden=16,
+                       checkpoint_every=1)
+    env = AntConfig(horizon=30)
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_64(step: int, m: dict) -> None:
+        if step == 64:
+            raise Killed()
+
+    with pytest.raises(Killed):
+        train_ant_expert(env, cfg, tmp_path, log=kill_at_64)
+    (ckpt,) = tmp_path.glob("checkpoint-*")
+    assert json.loads((ckpt / "state.json").read_text())["global_step"] == 32
+    steps: list[int] = []
+    policy, state = train_ant_expert(env, cfg, tmp_path, log=lambda s, m: steps.append(s))
+    assert steps == [64, 96] and state["update"] == 3
+    assert float(policy.norm.count) > 2 * 2  # the observation statistics came back with the weights
