@@ -100,3 +100,62 @@ def test_save_load_gives_identical_outputs(tmp_path: Path) -> None:
     with torch.no_grad():
         assert torch.equal(model(cells[:, :8], cells[:, 8:], pos)["action_logits"], loaded(cells[:, :8], cells[:, 8:], pos)["action_logits"])
     assert not list((tmp_path / "m").glob("*.pt")) and not list((tmp_path / "m").glob("*.pkl"))
+
+
+def test_optimal_targets_mark_the_expert_moves(datasets) -> None:
+    """The DART-style targets are the shortest moves toward each step's target: on D* (ε = 0)
+    they always contain the recorded action; on D (ε = 0.1) they miss exactly the noisy detours."""
+    import numpy as np
+
+    from irl.experts.grid_expert import optimal_moves
+    from irl.training.batches import EpisodeBatches
+
+    d, ds = datasets
+    for data, clean in ((ds, True), (d, False)):
+        opt = EpisodeBatches(data, 16, 0, optimal=True).steps["optimal"].numpy()
+        ep = np.repeat(np.arange(data.num_episodes), data["episode_lengths"])
+        ref = optimal_moves(data["layout_colors"][ep], data["layout_walls"][ep], data["pos"].astype(np.int64),
+                            data["target"].astype(np.int64), GridConfig().size)
+        assert (opt == ref).all()
+        hit = opt[np.arange(opt.shape[0]), data["action"].astype(np.int64)]
+        assert hit.all() if clean else 0.8 < hit.mean() < 1.0
+
+
+def test_optimal_target_loss_equals_cross_entropy_on_single_moves_and_trains(datasets, tmp_path: Path) -> None:
+    from irl.models.transformer import PinpadTransformer
+    from irl.training.batches import EpisodeBatches
+    from irl.training.pretrain import sequence_losses
+
+    d, ds = datasets
+    torch.manual_seed(0)
+    model = PinpadTransformer(MODEL)
+    batch = EpisodeBatches(ds, 16, 0, optimal=True).batch(0, 0)
+    single = batch["optimal"].sum(-1) == 1
+    batch["mask"] &= single  # steps with one shortest move: the target is the one-hot action
+    assert batch["mask"].any()
+    with torch.no_grad():
+        soft, _ = sequence_losses(model, batch)
+        hard, _ = sequence_losses(model, {k: v for k, v in batch.items() if k != "optimal"})
+    assert soft.item() == pytest.approx(hard.item(), rel=1e-6)
+    losses: list[float] = []
+    pretrain(MODEL, _cfg(steps=30, action_target="optimal", lr_schedule="cosine", checkpoint_every=30), d, ds,
+             GridConfig(), resolve_tasks("pretrain"), tmp_path,
+             log=lambda s, m: losses.append(m["losses/action_nll"]) if "losses/action_nll" in m else None)
+    assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 0.05
+
+
+def test_lr_schedules_and_bad_options() -> None:
+    const = _cfg(steps=100, lr=1e-3, warmup_steps=10)
+    cos = _cfg(steps=100, lr=1e-3, warmup_steps=10, lr_schedule="cosine", min_lr_ratio=0.1)
+    assert const.lr_at(0) == cos.lr_at(0) == pytest.approx(1e-4)
+    assert const.lr_at(10) == const.lr_at(99) == 1e-3
+    assert cos.lr_at(10) == pytest.approx(1e-3) and cos.lr_at(100) == pytest.approx(1e-4)
+    assert cos.lr_at(55) == pytest.approx(1e-4 + 0.5 * 9e-4)
+    lrs = [cos.lr_at(s) for s in range(10, 101)]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+    with pytest.raises(ValueError, match="action_target"):
+        _cfg(action_target="noisy")
+    with pytest.raises(ValueError, match="lr_schedule"):
+        _cfg(lr_schedule="linear")
+    with pytest.raises(ValueError, match="min_lr_ratio"):
+        _cfg(min_lr_ratio=2.0)

@@ -18,8 +18,10 @@ class EpisodeBatches:
     (B, T) and mask (B, T) (True on real steps)."""
 
     def __init__(self, data: PinpadDataset, batch_size: int, seed: int, device: torch.device | str = "cpu",
-                 episodes: np.ndarray | None = None) -> None:
-        """`episodes`: the episode indices that `batch` draws from (default: all); `gather` takes any."""
+                 episodes: np.ndarray | None = None, optimal: bool = False) -> None:
+        """`episodes`: the episode indices that `batch` draws from (default: all); `gather` takes any.
+        `optimal`: also gather `optimal` (B, T, 4), the shortest moves toward each step's target
+        (the expert's intended actions, whatever its ε-noise executed)."""
         self.pool = np.arange(data.num_episodes) if episodes is None else np.asarray(episodes, dtype=np.int64)
         if self.pool.size == 0:
             raise ValueError("EpisodeBatches: no episodes to draw from")
@@ -39,6 +41,8 @@ class EpisodeBatches:
             "subgoal": torch.from_numpy(data["subgoal"].astype(np.int64)),
             "target": torch.from_numpy(data["target"].astype(np.int64)),
         }
+        if optimal:
+            self.steps["optimal"] = torch.from_numpy(dataset_optimal_moves(data, self.offsets, self.lengths, pos))
         self.colors = torch.from_numpy(data["layout_colors"].astype(np.int64))
         self.walls = torch.from_numpy(data["layout_walls"].astype(np.int64))
         self.batches_per_epoch = self.pool.size // self.batch_size
@@ -67,3 +71,37 @@ class EpisodeBatches:
         if self._order is None or self._order[0] != epoch:
             self._order = (epoch, self.order(epoch))
         return self.gather(self._order[1][index])
+
+
+def dataset_optimal_moves(data: PinpadDataset, offsets: np.ndarray, lengths: np.ndarray, pos: np.ndarray,
+                          chunk: int = 8192) -> np.ndarray:
+    """(S, 4) bool over every step of `data`: the moves on a shortest path to the step's target.
+
+    One BFS per (episode, color) on the episode's layout, then a lookup per step — the same rule
+    as the expert (walk on empty cells, never enter a non-target color), so at every step it marks
+    exactly the actions an ε = 0 expert could have taken.
+    """
+    from irl.envs.grid import GridPinpadBatch
+    from irl.envs.grid_paths import UNREACHABLE, neighbor_table
+
+    colors = data["layout_colors"].astype(np.int64)
+    walls = data["layout_walls"].astype(np.int64)
+    size = int(data.manifest["env"]["size"])
+    target = data["target"].astype(np.int64)
+    episode_of_step = np.repeat(np.arange(lengths.size), lengths)
+    out = np.zeros((pos.size, 4), dtype=bool)
+    neighbors = neighbor_table(size)
+    for start in range(0, lengths.size, chunk):
+        eps = np.arange(start, min(start + chunk, lengths.size))
+        dist = GridPinpadBatch.layout_distances(colors[eps], walls[eps], size).astype(np.int64)  # (k, C, G²)
+        s0, s1 = offsets[eps[0]], offsets[eps[-1]] + lengths[eps[-1]]
+        p = pos[s0:s1]
+        cells = neighbors[p]  # (s, 4)
+        w = walls[episode_of_step[s0:s1]]
+        blocked = (cells[:, :, None] == w[:, None, :]).any(-1)
+        cells = np.where(blocked, p[:, None], cells)
+        local = episode_of_step[s0:s1] - start
+        d = dist[local[:, None], target[s0:s1, None], cells]
+        best = d.min(axis=1, keepdims=True)
+        out[s0:s1] = (d == best) & (best < UNREACHABLE)
+    return out

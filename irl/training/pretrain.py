@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -52,11 +53,37 @@ class PretrainConfig:
     log_every: int = 25
     seed: int = 0
     device: str = "auto"
+    # "executed": imitate the action D recorded (the paper); "optimal": DART-style, a uniform target
+    # over the expert's shortest moves at that step, so its ε-noise detours are seen as states to
+    # recover from but never imitated as actions.
+    action_target: str = "executed"
+    # "constant" after warmup (the paper), or "cosine" down to lr · min_lr_ratio at `steps`.
+    lr_schedule: str = "constant"
+    min_lr_ratio: float = 0.05
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "eval_every", "checkpoint_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)}: must be >= 1")
+        if self.action_target not in ACTION_TARGETS:
+            raise ValueError(f"action_target={self.action_target!r}: expected one of {ACTION_TARGETS}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule={self.lr_schedule!r}: expected one of {LR_SCHEDULES}")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise ValueError(f"min_lr_ratio={self.min_lr_ratio}: must be in [0, 1]")
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate of 0-based `step`: linear warmup, then constant or cosine decay."""
+        if step < self.warmup_steps:
+            return self.lr * (step + 1) / self.warmup_steps
+        if self.lr_schedule == "constant":
+            return self.lr
+        frac = min(1.0, (step - self.warmup_steps) / max(self.steps - self.warmup_steps, 1))
+        return self.lr * (self.min_lr_ratio + (1 - self.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+ACTION_TARGETS = ("executed", "optimal")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 def resolve_device(device: str) -> torch.device:
@@ -66,10 +93,22 @@ def resolve_device(device: str) -> torch.device:
 
 
 def sequence_losses(model: PinpadTransformer, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean action NLL and next-cell NLL over the real (unpadded) steps."""
+    """Mean action NLL and next-cell NLL over the real (unpadded) steps.
+
+    With `batch["optimal"]` (B, T, 4) the action term is the cross-entropy to the uniform
+    distribution over those moves (steps with none fall back to the recorded action).
+    """
     out = model(batch["colors"], batch["walls"], batch["pos"])
     m = batch["mask"]
-    action_nll = F.cross_entropy(out["action_logits"][m], batch["action"][m])
+    logits = out["action_logits"][m]
+    if "optimal" in batch:
+        target = F.one_hot(batch["action"][m], logits.shape[-1]).to(logits.dtype)
+        opt = batch["optimal"][m].to(logits.dtype)
+        n_opt = opt.sum(-1, keepdim=True)
+        target = torch.where(n_opt > 0, opt / n_opt.clamp(min=1), target)
+        action_nll = -(target * F.log_softmax(logits, -1)).sum(-1).mean()
+    else:
+        action_nll = F.cross_entropy(logits, batch["action"][m])
     next_nll = F.cross_entropy(out["next_cell_logits"][m], batch["next_pos"][m])
     return action_nll, next_nll
 
@@ -125,7 +164,7 @@ def pretrain(
     torch.manual_seed(cfg.seed)
     model = PinpadTransformer(model_cfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    batches = EpisodeBatches(data, cfg.batch_size, cfg.seed, device)
+    batches = EpisodeBatches(data, cfg.batch_size, cfg.seed, device, optimal=cfg.action_target == "optimal")
     probe_batches = EpisodeBatches(heldout, 256, cfg.seed, device)
     fingerprint = _fingerprint(model_cfg, cfg, data)
     ckpt = checkpoint_dir(workdir, fingerprint)
@@ -150,7 +189,7 @@ def pretrain(
     while state["step"] < cfg.steps:
         t0 = time.perf_counter()
         batch = batches.batch(state["epoch"], state["index"])
-        lr = cfg.lr * min(1.0, (state["step"] + 1) / max(cfg.warmup_steps, 1))  # then constant, as the paper
+        lr = cfg.lr_at(state["step"])
         for group in opt.param_groups:
             group["lr"] = lr
         action_nll, next_nll = sequence_losses(model, batch)
