@@ -73,9 +73,13 @@ def test_dvc_repro_runs_the_ant_pipeline(isolated_tracking: Path) -> None:
     assert d.num_episodes == 6 and ds.num_episodes == 4
     assert d.manifest["expert"]["actions"] == "sampled" and ds.manifest["expert"]["actions"] == "mean"
     assert d["obs"].shape[1] == AntPinpadEnv(**AntConfig(horizon=30).to_dict()).observation_space.shape[0]
+    pre = json.loads((repo / "metrics/ant/pretrain.json").read_text())
+    assert pre["steps"] == 6 and 0 <= pre["rollout_success"] <= 1 and pre["model"]["obs_dim"] == d["obs"].shape[1]
+    assert len(json.loads((repo / "metrics/ant/pretrain_history.json").read_text())) == 2
     mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
-    version = mlflow.MlflowClient().get_model_version_by_alias("irl-ant-expert", "champion")
-    assert int(version.version) == 1
+    client = mlflow.MlflowClient()
+    for name in ("irl-ant-expert", "irl-ant-base"):
+        assert int(client.get_model_version_by_alias(name, "champion").version) == 1
     # a second repro has nothing to do; the grid pipeline (root dvc.yaml) was not touched
     again = subprocess.run(["dvc", "repro", "ant/dvc.yaml"], cwd=repo, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "didn't change" in again.stdout + again.stderr

@@ -10,18 +10,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from irl.models.hawk import HawkModel
 from irl.models.transformer import PinpadTransformer
 from irl.training.batches import EpisodeBatches
 
 
 @torch.no_grad()
-def residuals(model: PinpadTransformer, batches: EpisodeBatches, episodes: np.ndarray, chunk: int = 256) -> tuple[list[torch.Tensor], torch.Tensor]:
+def residuals(model: PinpadTransformer | HawkModel, batches: EpisodeBatches, episodes: np.ndarray, chunk: int = 256) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Residual streams at every layer for the given episodes' steps: (L+1 × (S, d), labels (S,))."""
     per_layer: list[list[torch.Tensor]] = [[] for _ in range(model.cfg.n_layers + 1)]
     labels = []
     for start in range(0, len(episodes), chunk):
         b = batches.gather(episodes[start : start + chunk])
-        out = model(b["colors"], b["walls"], b["pos"], return_resid=True)
+        out = model.forward_batch(b, return_resid=True)
         m = b["mask"]
         for layer, r in enumerate(out["resid"]):
             per_layer[layer].append(r[m].float().cpu())
@@ -49,7 +50,7 @@ def fit_probe(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor
         return float(((xte @ w + b).argmax(-1) == y_test).float().mean())
 
 
-def probe_by_layer(model: PinpadTransformer, batches: EpisodeBatches, n_episodes: int, seed: int,
+def probe_by_layer(model: PinpadTransformer | HawkModel, batches: EpisodeBatches, n_episodes: int, seed: int,
                    n_classes: int, layers: list[int] | None = None) -> list[float]:
     """Held-out subgoal-probe accuracy for each layer (0 = embedding, L = last block)."""
     rng = np.random.default_rng(seed)

@@ -185,6 +185,10 @@ class HawkModel(nn.Module):
             out["resid"] = resid
         return out
 
+    def forward_batch(self, batch: dict[str, Tensor], **kw) -> dict[str, Tensor | list[Tensor]]:
+        """forward on a gathered dataset batch (irl.training.batches): the model-agnostic entry."""
+        return self(batch["obs"], **kw)
+
     def init_state(self, batch: int, device: torch.device | str = "cpu") -> list[dict[str, Tensor]]:
         w, k = self.cfg.width, self.cfg.conv_width - 1
         return [{"conv": torch.zeros(batch, w, k, device=device), "h": torch.zeros(batch, w, device=device)}

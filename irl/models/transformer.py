@@ -227,6 +227,10 @@ class PinpadTransformer(nn.Module):
             out["resid"] = resid
         return out
 
+    def forward_batch(self, batch: dict[str, Tensor], **kw) -> dict[str, Tensor | list[Tensor]]:
+        """forward on a gathered dataset batch (irl.training.batches): the model-agnostic entry."""
+        return self(batch["colors"], batch["walls"], batch["pos"], **kw)
+
     def _heads(self, x: Tensor) -> dict[str, Tensor | list[Tensor]]:
         h = self.ln_f(x)
         return {"action_logits": self.action_head(h), "next_cell_logits": self.next_cell_head(h)}

@@ -14,8 +14,9 @@ from irl.data.dataset import PinpadDataset
 
 
 class EpisodeBatches:
-    """batch(epoch, i) → dict of tensors: colors (B, C), walls (B, W), pos/action/next_pos/subgoal
-    (B, T) and mask (B, T) (True on real steps)."""
+    """batch(epoch, i) → dict of tensors, mask (B, T) True on real steps, and per step subgoal and
+    target (B, T) with — grid — colors (B, C), walls (B, W), pos/action/next_pos (B, T); — ant —
+    obs/next_obs (B, T, obs_dim), action (B, T, 8)."""
 
     def __init__(self, data: PinpadDataset, batch_size: int, seed: int, device: torch.device | str = "cpu",
                  episodes: np.ndarray | None = None, optimal: bool = False) -> None:
@@ -30,21 +31,31 @@ class EpisodeBatches:
         self.device = torch.device(device)
         self.lengths = data["episode_lengths"].astype(np.int64)
         self.offsets = data.episode_offsets
-        pos = data["pos"].astype(np.int64)
-        # the observation after step t: the next step's cell, or the final cell after the last step
-        next_pos = np.roll(pos, -1)
-        next_pos[self.offsets + self.lengths - 1] = data["final_pos"]
-        self.steps = {
-            "pos": torch.from_numpy(pos),
-            "action": torch.from_numpy(data["action"].astype(np.int64)),
-            "next_pos": torch.from_numpy(next_pos),
+        self.steps: dict[str, torch.Tensor] = {
             "subgoal": torch.from_numpy(data["subgoal"].astype(np.int64)),
             "target": torch.from_numpy(data["target"].astype(np.int64)),
         }
-        if optimal:
-            self.steps["optimal"] = torch.from_numpy(dataset_optimal_moves(data, self.offsets, self.lengths, pos))
-        self.colors = torch.from_numpy(data["layout_colors"].astype(np.int64))
-        self.walls = torch.from_numpy(data["layout_walls"].astype(np.int64))
+        self.episode_arrays: dict[str, torch.Tensor] = {}
+        last = self.offsets + self.lengths - 1
+        if "obs" in data.arrays:  # the ant: continuous observations and torques
+            obs = data["obs"].astype(np.float32)
+            next_obs = np.roll(obs, -1, axis=0)
+            next_obs[last] = data["final_obs"]
+            self.steps.update(obs=torch.from_numpy(obs), next_obs=torch.from_numpy(next_obs),
+                              action=torch.from_numpy(data["action"].astype(np.float32)))
+            if optimal:
+                raise ValueError("EpisodeBatches: optimal-move targets exist for the grid only")
+        else:  # the grid: cells, discrete moves, one layout per episode
+            pos = data["pos"].astype(np.int64)
+            # the observation after step t: the next step's cell, or the final cell after the last step
+            next_pos = np.roll(pos, -1)
+            next_pos[last] = data["final_pos"]
+            self.steps.update(pos=torch.from_numpy(pos), next_pos=torch.from_numpy(next_pos),
+                              action=torch.from_numpy(data["action"].astype(np.int64)))
+            if optimal:
+                self.steps["optimal"] = torch.from_numpy(dataset_optimal_moves(data, self.offsets, self.lengths, pos))
+            self.episode_arrays = {"colors": torch.from_numpy(data["layout_colors"].astype(np.int64)),
+                                   "walls": torch.from_numpy(data["layout_walls"].astype(np.int64))}
         self.batches_per_epoch = self.pool.size // self.batch_size
         self._order: tuple[int, np.ndarray] | None = None
 
@@ -64,7 +75,7 @@ class EpisodeBatches:
         idx = torch.from_numpy(self.offsets[episodes][:, None] + np.minimum(t[None, :], lengths[:, None] - 1))
         out = {k: v[idx] for k, v in self.steps.items()}
         ep = torch.from_numpy(episodes)
-        out.update(colors=self.colors[ep], walls=self.walls[ep], mask=torch.from_numpy(mask))
+        out.update({k: v[ep] for k, v in self.episode_arrays.items()}, mask=torch.from_numpy(mask))
         return {k: v.to(self.device, non_blocking=True) for k, v in out.items()}
 
     def batch(self, epoch: int, index: int) -> dict[str, torch.Tensor]:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from torch import nn
 
 from irl.data.dataset import PinpadDataset
 from irl.envs.grid import GridConfig
@@ -30,9 +28,7 @@ from irl.eval.rollout import fresh_env, rollout
 from irl.experts.grid_expert import optimal_moves
 from irl.models.transformer import PinpadTransformer, TransformerConfig
 from irl.training.batches import EpisodeBatches
-from irl.training.checkpoint import checkpoint_dir, load_checkpoint, save_checkpoint
-
-Logger = Callable[[int, dict[str, float]], None]
+from irl.training.loop import Logger, train_loop
 
 
 @dataclass(frozen=True)
@@ -163,65 +159,22 @@ def pretrain(
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     model = PinpadTransformer(model_cfg).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     batches = EpisodeBatches(data, cfg.batch_size, cfg.seed, device, optimal=cfg.action_target == "optimal")
     probe_batches = EpisodeBatches(heldout, 256, cfg.seed, device)
-    fingerprint = _fingerprint(model_cfg, cfg, data)
-    ckpt = checkpoint_dir(workdir, fingerprint)
-    state: dict[str, Any] = {"step": 0, "epoch": 0, "index": 0, "tokens": 0, "train_s": 0.0, "history": []}
-    if (ckpt / "state.json").is_file():
-        state = load_checkpoint(ckpt, model, opt, device)
-    state["fingerprint"] = fingerprint
-    log = log or (lambda step, metrics: None)
     n_classes = 4 if task_set.colors_per_subgoal == 2 else env_cfg.n_colors
 
-    def evaluate(n_episodes: int) -> dict[str, float]:
-        model.eval()
-        env = fresh_env(env_cfg, task_set, n_episodes, seed=cfg.seed + 17 + state["step"], any_task=True)
+    def loss_fn(m: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        action_nll, next_nll = sequence_losses(m, batch)
+        return action_nll + cfg.lambda_next_obs * next_nll, {"action_nll": action_nll, "next_obs_nll": next_nll}
+
+    def evaluate(state: dict[str, Any]) -> dict[str, float]:
+        env = fresh_env(env_cfg, task_set, cfg.eval_episodes, seed=cfg.seed + 17 + state["step"], any_task=True)
         success = rollout(model, env, seed=cfg.seed).success_rate
         probe = probe_by_layer(model, probe_batches, cfg.probe_episodes, seed=cfg.seed, n_classes=n_classes, layers=[model_cfg.mid_layer])[0]
-        model.train()
         return {"rollout_success": success, "probe_mid_layer": probe}
 
-    bar = tqdm(total=cfg.steps, initial=state["step"], desc="pretrain", disable=not progress)
-    model.train()
-    window_tokens, window_t0 = 0, time.perf_counter()
-    while state["step"] < cfg.steps:
-        t0 = time.perf_counter()
-        batch = batches.batch(state["epoch"], state["index"])
-        lr = cfg.lr_at(state["step"])
-        for group in opt.param_groups:
-            group["lr"] = lr
-        action_nll, next_nll = sequence_losses(model, batch)
-        loss = action_nll + cfg.lambda_next_obs * next_nll
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        tokens = int(batch["mask"].sum())
-        state["tokens"] += tokens
-        window_tokens += tokens
-        state["train_s"] += time.perf_counter() - t0
-        state["step"] += 1
-        state["index"] += 1
-        if state["index"] >= batches.batches_per_epoch:
-            state["epoch"], state["index"] = state["epoch"] + 1, 0
-        bar.update(1)
-        if state["step"] % cfg.log_every == 0:
-            now = time.perf_counter()
-            metrics = {"losses/action_nll": action_nll.item(), "losses/next_obs_nll": next_nll.item(),
-                       "losses/total": loss.item(), "perf/tokens_per_s": window_tokens / (now - window_t0),
-                       "charts/tokens": state["tokens"], "charts/lr": lr}
-            window_tokens, window_t0 = 0, now
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-            log(state["step"], metrics)
-        if state["step"] % cfg.eval_every == 0 or state["step"] == cfg.steps:
-            ev = evaluate(cfg.eval_episodes)
-            state["history"].append({"step": state["step"], "tokens": state["tokens"], "train_s": state["train_s"], **ev})
-            log(state["step"], {f"eval/{k}": v for k, v in ev.items()})
-            window_t0 = time.perf_counter()
-        if state["step"] % cfg.checkpoint_every == 0 or state["step"] == cfg.steps:
-            save_checkpoint(ckpt, model, opt, state)
-    bar.close()
+    state = train_loop(model, cfg, batches, loss_fn, evaluate, workdir, _fingerprint(model_cfg, cfg, data), device,
+                       log=log, progress=progress, desc="pretrain")
 
     model.eval()
     env = fresh_env(env_cfg, task_set, cfg.final_eval_episodes, seed=cfg.seed + 99991, any_task=True)
