@@ -46,7 +46,7 @@ def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(np.array(xs) * 1000, q))
 
 
-def in_process(store: Path, n_acts: int) -> dict:
+def in_process(store: Path, n_acts: int, pace_s: float = 0.001) -> dict:
     """The same clients as over HTTP — each owning a grid episode, resetting its slot when the
     episode ends — calling `Agent.act` directly: the baseline the HTTP figures are compared with."""
     bundle = load_local(store)
@@ -71,6 +71,23 @@ def in_process(store: Path, n_acts: int) -> dict:
                 if fresh[s]:
                     env.reset()
         out[f"sessions_{n}"] = {"p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "acts_per_s": n / statistics.mean(lat)}
+        if n == 1:
+            # The same acts with the CPU left idle `pace_s` between them, as a server is between one
+            # client's requests: on this VM an idle core comes back slower (frequency, caches), which
+            # a tight loop never sees.
+            lat = []
+            for _ in range(n_acts):
+                time.sleep(pace_s)
+                t0 = time.perf_counter()
+                if fresh[0]:
+                    agent.reset(0, envs[0].colors[0], envs[0].walls[0], "internal-rl")
+                o = agent.act([0], [int(envs[0].pos[0])])[0]
+                lat.append(time.perf_counter() - t0)
+                envs[0].step(np.array([o.action]))
+                fresh[0] = bool(envs[0].done[0])
+                if fresh[0]:
+                    envs[0].reset()
+            out["sessions_1_paced"] = {"pace_ms": 1000 * pace_s, "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99)}
     t0, n = time.perf_counter(), 0
     while time.perf_counter() - t0 < 5:
         trace_episode(bundle, "post", seed=n)
@@ -212,11 +229,16 @@ async def http_acts(url: str, bundle_env, n_clients: int, n_acts: int) -> dict:
     await asyncio.gather(*(run(c) for c in clients))
     wall = time.perf_counter() - t0
     after = (await stats.request("GET", "/v1/stats"))[1]
+    run_batches = min(max(after["batches"] - before["batches"], 1), 1000)
+    after["model_ms_p50_recent"] = (await stats.request("GET", f"/v1/stats?recent={run_batches}"))[1]["model_ms_p50_recent"]
     stats.close()
     await asyncio.gather(*(c.close() for c in clients))
     batches = after["batches"] - before["batches"]
     return {"p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "acts_per_s": len(lat) / wall,
-            "mean_server_batch": (after["batched_acts"] - before["batched_acts"]) / max(batches, 1)}
+            "mean_server_batch": (after["batched_acts"] - before["batched_acts"]) / max(batches, 1),
+            # the model's share of each batch inside the server, to split latency into model and HTTP
+            "server_model_ms_per_batch": 1000 * (after["model_s"] - before["model_s"]) / max(batches, 1),
+            "server_model_p50_ms": after["model_ms_p50_recent"]}
 
 
 async def http_rollouts(url: str, seconds: float) -> float:
@@ -297,6 +319,10 @@ def main() -> None:
         proc.wait(timeout=30)
     h, p = result["http"], result["in_process"]
     result["http_overhead_p50_ms_1_session"] = h["sessions_1"]["p50_ms"] - p["sessions_1"]["p50_ms"]
+    # split: what the model step costs inside the server vs in a tight loop, and what is left for HTTP
+    result["idle_penalty_p50_ms_in_process"] = p["sessions_1_paced"]["p50_ms"] - p["sessions_1"]["p50_ms"]
+    result["http_overhead_p50_ms_1_session_vs_paced"] = h["sessions_1"]["p50_ms"] - p["sessions_1_paced"]["p50_ms"]
+    result["http_minus_server_model_p50_ms_1_session"] = h["sessions_1"]["p50_ms"] - h["sessions_1"]["server_model_p50_ms"]
     result["batching_gain_http_64_vs_1"] = h["sessions_64"]["acts_per_s"] / h["sessions_1"]["acts_per_s"]
     result["batching_gain_in_process_64_vs_1"] = p["sessions_64"]["acts_per_s"] / p["sessions_1"]["acts_per_s"]
     print(json.dumps(result, indent=2))

@@ -10,11 +10,12 @@ import asyncio
 import base64
 import gc
 import hmac
+import statistics
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Security
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response, Security
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import APIKeyHeader
 
@@ -173,11 +174,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                       409: {"description": "conflicts with the session's state", **ERROR}}
 
     @v1.post("/sessions/{sid}/act", response_model=ActOut, tags=["sessions"], responses=session_errors, operation_id="act")
-    async def act(sid: str, body: ActIn, request: Request) -> ActOut:
+    async def act(sid: str, body: ActIn, request: Request) -> Response:
         o = body.observation
         out, step = await request.app.state.manager.act(sid, o.agent, o.colors, o.walls, o.subgoal, body.reset)
-        return ActOut(action=out.action, action_name=ACTION_NAMES[out.action], beta=out.beta, switched=out.switched,
-                      z=out.z, subgoal=out.subgoal, step=step)
+        # Serialised here, once: returning the model would validate and encode it a second time
+        # against response_model (still declared, for the OpenAPI schema) on the hot path.
+        return Response(ActOut(action=out.action, action_name=ACTION_NAMES[out.action], beta=out.beta,
+                               switched=out.switched, z=out.z, subgoal=out.subgoal, step=step).model_dump_json(),
+                        media_type="application/json")
 
     @v1.post("/sessions/{sid}/steer", response_model=SteerOut, tags=["sessions"], responses=session_errors,
              operation_id="steer")
@@ -191,10 +195,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         request.app.state.manager.end(sid)
 
     @v1.get("/stats", tags=["models"], operation_id="stats")
-    def stats(request: Request) -> dict[str, float]:
+    def stats(request: Request, recent: int = Query(
+            100, ge=1, le=1000, description="how many of the newest forward passes `model_ms_p50_recent` covers")) -> dict[str, float]:
         m = request.app.state.manager
+        newest = list(m.recent_model_s)[-recent:]
         return {"sessions": len(m.sessions), "batches": m.batches, "batched_acts": m.batched_acts,
-                "mean_batch": m.batched_acts / max(m.batches, 1), "uptime_s": time.time() - (m.runtime.loaded_at if m.runtime else time.time())}
+                "mean_batch": m.batched_acts / max(m.batches, 1), "model_s": m.model_s,
+                "model_ms_p50_recent": 1000 * statistics.median(newest) if newest else 0.0,
+                "uptime_s": time.time() - (m.runtime.loaded_at if m.runtime else time.time())}
 
     app.include_router(v1)
     return app

@@ -10,6 +10,7 @@ its last session ends. Idle sessions expire; the number of sessions is bounded.
 from __future__ import annotations
 
 import asyncio
+import collections
 import secrets
 import threading
 import time
@@ -70,6 +71,8 @@ class SessionManager:
         self._tasks: list[asyncio.Task] = []
         self.batches = 0
         self.batched_acts = 0
+        self.model_s = 0.0  # wall time spent in the model (Agent.act and slot resets), all batches
+        self.recent_model_s: collections.deque[float] = collections.deque(maxlen=1000)  # per batch, newest last
         self.gather_s = 0.001  # the longest an act waits for company when other sessions are open
 
     # ------------------------------------------------------------------ lifecycle
@@ -160,6 +163,13 @@ class SessionManager:
         if session.busy:
             raise SessionError(409, f"session {sid!r} already has an act in flight")
         new_episode = self._check_observation(session, agent, colors, walls, subgoal, reset)
+        if len(self.sessions) == 1 and not self._queue:
+            # A lone session has nobody to batch with: step it here rather than hand it to the
+            # batcher task and back (two event-loop turns on every act).
+            try:
+                return self._run_batch([(session, agent, subgoal, new_episode, None)])[0]
+            finally:
+                session.last_used = time.monotonic()
         session.busy = True
         try:
             fut: asyncio.Future = asyncio.get_running_loop().create_future()
@@ -185,7 +195,7 @@ class SessionManager:
                 by_runtime.setdefault(id(item[0].runtime), []).append(item)
             for items in by_runtime.values():
                 try:
-                    results = self._run(items)  # inline: a thread handoff costs more than a small forward
+                    results = self._run_batch(items)  # inline: a thread handoff costs more than a small forward
                 except Exception as exc:  # noqa: BLE001 — every waiting request must be answered
                     for *_, fut in items:
                         if not fut.done():
@@ -194,8 +204,17 @@ class SessionManager:
                 for (*_, fut), res in zip(items, results):
                     if not fut.done():
                         fut.set_result(res)
-                self.batches += 1
-                self.batched_acts += len(items)
+
+    def _run_batch(self, items: list) -> list[tuple[StepOut, int]]:
+        """One forward pass for `items` (all on one runtime), counted in the stats."""
+        t0 = time.perf_counter()
+        results = self._run(items)
+        dt = time.perf_counter() - t0
+        self.model_s += dt
+        self.recent_model_s.append(dt)
+        self.batches += 1
+        self.batched_acts += len(items)
+        return results
 
     @staticmethod
     def _run(items: list) -> list[tuple[StepOut, int]]:

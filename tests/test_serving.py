@@ -152,6 +152,8 @@ def test_horizon_limit_expiry_and_batching(url: str) -> None:
     after = c.get("/v1/stats").json()
     acts, batches = after["batched_acts"] - before["batched_acts"], after["batches"] - before["batches"]
     assert acts == 60 and batches < 60  # concurrent sessions shared forward passes
+    assert after["model_s"] > before["model_s"] and c.get(f"/v1/stats?recent={batches}").json()["model_ms_p50_recent"] > 0
+    assert c.get("/v1/stats?recent=0").status_code == 422
     time.sleep(5)  # TTL 3 s: all six expire, and their slots are free again
     assert c.get("/v1/stats").json()["sessions"] == 0
     assert c.post(f"/v1/sessions/{ids[0]}/act", json={"observation": OBS}).status_code == 404
