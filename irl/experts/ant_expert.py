@@ -183,12 +183,19 @@ class AntExpertPolicy(nn.Module):
         self.critic = _mlp(cfg.obs_dim, cfg.hidden, 1, 1.0)
         self.log_std = nn.Parameter(torch.full((cfg.act_dim,), -0.5))
 
+    def value_n(self, nobs: Tensor) -> Tensor:
+        """Value of already-normalised observations (training stores them normalised as collected)."""
+        return self.critic(nobs).squeeze(-1)
+
+    def dist_n(self, nobs: Tensor) -> torch.distributions.Normal:
+        mean = self.actor(nobs)
+        return torch.distributions.Normal(mean, self.log_std.exp().expand_as(mean))
+
     def value(self, obs: Tensor) -> Tensor:
-        return self.critic(self.norm(obs)).squeeze(-1)
+        return self.value_n(self.norm(obs))
 
     def dist(self, obs: Tensor) -> torch.distributions.Normal:
-        mean = self.actor(self.norm(obs))
-        return torch.distributions.Normal(mean, self.log_std.exp().expand_as(mean))
+        return self.dist_n(self.norm(obs))
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool, generator: torch.Generator | None = None) -> np.ndarray:

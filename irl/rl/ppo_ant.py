@@ -3,8 +3,9 @@
 One file, read top to bottom: config → rollout → GAE → clipped update → checkpoint. Differences
 from CleanRL: the envs are `AntExpertEnv`s (direction input, intrinsic reward) stepped in one
 process with same-step autoreset; a truncated episode bootstraps from the value of its last
-observation; the observation normaliser is a module buffer (saved with the weights) and the
-reward scaler's statistics go into the checkpoint, so a killed run resumes from its last
+observation; the observation normaliser is a module buffer (saved with the weights; observations
+are stored normalised as collected, as CleanRL's NormalizeObservation does) and the reward scaler's
+statistics go into the checkpoint, so a killed run resumes from its last
 checkpoint with its weights, optimiser, normalisers and step count (episodes in flight restart).
 
 Metrics follow CleanRL's names: charts/episodic_return, charts/success_rate, losses/*,
@@ -142,13 +143,16 @@ def train_ant_expert(env_cfg: AntConfig, cfg: PPOAntConfig, workdir: Path, log: 
         frac = 1.0 - state["update"] / cfg.num_updates
         for g in opt.param_groups:
             g["lr"] = cfg.lr * frac if cfg.anneal_lr else cfg.lr
-        policy.norm.update(torch.as_tensor(obs, device=device))
         for t in range(T):
+            # as CleanRL's NormalizeObservation: update the running statistics with each new
+            # observation, then store it normalised, so the update sees what the policy saw
             o = torch.as_tensor(obs, dtype=torch.float32, device=device)
+            policy.norm.update(o)
+            o = policy.norm(o)
             with torch.no_grad():
-                d = policy.dist(o)
+                d = policy.dist_n(o)
                 a = d.sample()
-                buf_logp[t], buf_val[t] = d.log_prob(a).sum(-1), policy.value(o)
+                buf_logp[t], buf_val[t] = d.log_prob(a).sum(-1), policy.value_n(o)
             buf_obs[t], buf_act[t] = o, a
             actions = a.clamp(-1, 1).cpu().numpy()
             rewards, dones = np.zeros(n), np.zeros(n, dtype=bool)
@@ -190,13 +194,13 @@ def train_ant_expert(env_cfg: AntConfig, cfg: PPOAntConfig, workdir: Path, log: 
             perm = torch.randperm(cfg.batch_size, generator=gen).to(device)
             for s in range(0, cfg.batch_size, mb):
                 idx = perm[s : s + mb]
-                d = policy.dist(b_obs[idx])
+                d = policy.dist_n(b_obs[idx])
                 logp = d.log_prob(b_act[idx]).sum(-1)
                 ratio = (logp - b_logp[idx]).exp()
                 a = b_adv[idx]
                 a = (a - a.mean()) / (a.std() + 1e-8)
                 pg = torch.max(-a * ratio, -a * ratio.clamp(1 - cfg.clip, 1 + cfg.clip)).mean()
-                v = policy.value(b_obs[idx])
+                v = policy.value_n(b_obs[idx])
                 v_clip = b_val[idx] + (v - b_val[idx]).clamp(-cfg.clip, cfg.clip)
                 v_loss = 0.5 * torch.max((v - b_ret[idx]) ** 2, (v_clip - b_ret[idx]) ** 2).mean()
                 entropy = d.entropy().sum(-1).mean()
