@@ -78,9 +78,11 @@ def test_dvc_repro_runs_the_ant_pipeline(isolated_tracking: Path) -> None:
     assert len(json.loads((repo / "metrics/ant/pretrain_history.json").read_text())) == 2
     probe = json.loads((repo / "metrics/ant/probe.json").read_text())
     assert len(probe["accuracy_by_layer"]) == 3 and probe["chance"] == 0.25 and (repo / "plots/ant/probe.png").is_file()
+    gt = json.loads((repo / "metrics/ant/gt_controllers.json").read_text())
+    assert gt["best_rank"] == "full" and gt["episodes"] == 2 and 0 <= gt["ood_success_controlled"] <= 1
     mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
     client = mlflow.MlflowClient()
-    for name in ("irl-ant-expert", "irl-ant-base"):
+    for name in ("irl-ant-expert", "irl-ant-base", "irl-ant-gt-controllers"):
         assert int(client.get_model_version_by_alias(name, "champion").version) == 1
     # a second repro has nothing to do; the grid pipeline (root dvc.yaml) was not touched
     again = subprocess.run(["dvc", "repro", "ant/dvc.yaml"], cwd=repo, env=env, capture_output=True, text=True, timeout=300)
@@ -110,3 +112,35 @@ def test_expert_training_resumes_from_its_last_checkpoint(tmp_path: Path) -> Non
     policy, state = train_ant_expert(env, cfg, tmp_path, log=lambda s, m: steps.append(s))
     assert steps == [64, 96] and state["update"] == 3
     assert float(policy.norm.count) > 2 * 2  # the observation statistics came back with the weights
+
+
+def test_zero_controllers_leave_ant_rollouts_unchanged_and_trained_ones_fit_d_star(tmp_path: Path) -> None:
+    """An untrained (zero) full-rank controller is the identity edit: the same layouts, the same
+    action noise, the same outcomes as the uncontrolled Hawk; fitting lowers D*'s action NLL."""
+    from irl.data.collect_ant import AntCollectConfig, collect_ant
+    from irl.data.dataset import save_dataset
+    from irl.envs.tasks import resolve_tasks
+    from irl.experts.ant_expert import AntExpertPolicy, ExpertNetConfig
+    from irl.models.controllers import ControllerConfig, LinearControllers
+    from irl.models.hawk import HawkConfig, HawkModel
+    from irl.training.gt_controllers import GTControllerConfig, steered_success, train_controllers
+    from irl.training.pretrain_ant import ant_rollout
+
+    torch.manual_seed(0)
+    env = AntConfig(horizon=25)
+    base = HawkModel(HawkConfig(obs_dim=41, n_layers=2, d_model=32, n_heads=4, d_mlp=64)).eval()
+    zero = LinearControllers(ControllerConfig(4, 32, None, 1))
+    post = resolve_tasks("post", "ant", 4)
+    a = ant_rollout(base, env, "post", 3, seed=5)
+    b = ant_rollout(base, env, "post", 3, seed=5, controller=lambda g: zero.edit(torch.from_numpy(g)), edit_layer=1)
+    assert a == b
+    assert steered_success(base, zero, env, post, 3, 5) == steered_success(base, None, env, post, 3, 5)
+    expert = AntExpertPolicy(ExpertNetConfig(45, 8, 16))
+    arrays, meta = collect_ant(env, expert, AntCollectConfig(4, True, successful_only=False, num_envs=2))
+    save_dataset(tmp_path / "D_star", arrays, meta)
+    data = load_dataset(tmp_path / "D_star")
+    before = [p.clone() for p in base.parameters()]
+    _, fit = train_controllers(base, data, ControllerConfig(4, 32, None, 1),
+                               GTControllerConfig(layers=(1,), ranks=("full",), steps=20, batch_size=4, lr=1e-2))
+    assert fit["nll_after"] < fit["nll_before"]
+    assert all(torch.equal(p, q) for p, q in zip(before, base.parameters()))  # the base stays frozen

@@ -33,9 +33,10 @@ class AntRewardConfig:
     """Intrinsic reward: progress · (v_xy · direction) + healthy − ctrl_cost · |a|²."""
 
     progress: float = 1.0
-    healthy: float = 0.5
-    # Ant-v5 uses 0.5, with a healthy bonus of 1; here every step must pay on average, or ending
-    # the episode (falling) beats living while the policy is still random.
+    # Ant-v5 uses a healthy bonus of 1 and ctrl cost 0.5. Measured here: with a bonus of 0.5 the
+    # policy learned to stand still (no falls, 323-step episodes, zero progress, std collapsed by
+    # 0.5 M steps); with ctrl cost 0.5 ending the episode beat living. Both are kept small.
+    healthy: float = 0.05
     ctrl_cost: float = 0.05
 
     def to_dict(self) -> dict:

@@ -189,6 +189,13 @@ class HawkModel(nn.Module):
         """forward on a gathered dataset batch (irl.training.batches): the model-agnostic entry."""
         return self(batch["obs"], **kw)
 
+    def action_nll(self, batch: dict[str, Tensor], edit_layer: int | None = None, edit: Edit | None = None) -> Tensor:
+        """Mean Gaussian −log p(a_t | o_≤t) (summed over the torques) over the batch's real steps."""
+        out = self.forward_batch(batch, edit_layer=edit_layer, edit=edit)
+        m = batch["mask"]
+        return gaussian_nll(batch["action"][m], out["action_mean"][m], out["action_log_std"][m]).mean()
+
+
     def init_state(self, batch: int, device: torch.device | str = "cpu") -> list[dict[str, Tensor]]:
         w, k = self.cfg.width, self.cfg.conv_width - 1
         return [{"conv": torch.zeros(batch, w, k, device=device), "h": torch.zeros(batch, w, device=device)}
@@ -213,3 +220,8 @@ class HawkModel(nn.Module):
         if edit is not None and edit_layer is not None:
             x = edit(x)
         return self.step_upper(state, x, split)
+
+
+def gaussian_nll(a: Tensor, mean: Tensor, log_std: Tensor) -> Tensor:
+    """−log N(a; mean, exp(log_std)²), summed over the last axis."""
+    return (0.5 * ((a - mean) / log_std.exp()) ** 2 + log_std + 0.5 * math.log(2 * math.pi)).sum(-1)

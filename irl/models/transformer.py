@@ -231,6 +231,12 @@ class PinpadTransformer(nn.Module):
         """forward on a gathered dataset batch (irl.training.batches): the model-agnostic entry."""
         return self(batch["colors"], batch["walls"], batch["pos"], **kw)
 
+    def action_nll(self, batch: dict[str, Tensor], edit_layer: int | None = None, edit: Edit | None = None) -> Tensor:
+        """Mean −log p(a_t | o_≤t) of the batch's recorded actions over its real steps."""
+        out = self.forward_batch(batch, edit_layer=edit_layer, edit=edit)
+        m = batch["mask"]
+        return F.cross_entropy(out["action_logits"][m], batch["action"][m])
+
     def _heads(self, x: Tensor) -> dict[str, Tensor | list[Tensor]]:
         h = self.ln_f(x)
         return {"action_logits": self.action_head(h), "next_cell_logits": self.next_cell_head(h)}

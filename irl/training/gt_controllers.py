@@ -7,18 +7,22 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from irl.data.dataset import PinpadDataset
 from irl.envs.grid import GridConfig, GridPinpadBatch
 from irl.envs.tasks import TaskSet
 from irl.eval.rollout import rollout
 from irl.models.controllers import ControllerConfig, LinearControllers
+from irl.models.hawk import HawkModel
 from irl.models.transformer import PinpadTransformer
 from irl.training.batches import EpisodeBatches
+
+if TYPE_CHECKING:  # the ant's env loads MuJoCo; only its rollouts need it
+    from irl.envs.ant import AntConfig
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,7 @@ class GTControllerConfig:
         object.__setattr__(self, "ranks", tuple(None if r in (None, "full", 0) else int(r) for r in self.ranks))
 
 
-def train_controllers(base: PinpadTransformer, data: PinpadDataset, ccfg: ControllerConfig, cfg: GTControllerConfig) -> tuple[LinearControllers, dict[str, float]]:
+def train_controllers(base: PinpadTransformer | HawkModel, data: PinpadDataset, ccfg: ControllerConfig, cfg: GTControllerConfig) -> tuple[LinearControllers, dict[str, float]]:
     """Fit U_g on D* with the base frozen; returns the controllers and the action-NLL before/after."""
     device = next(base.parameters()).device
     for p in base.parameters():
@@ -51,9 +55,7 @@ def train_controllers(base: PinpadTransformer, data: PinpadDataset, ccfg: Contro
 
     def nll(batch: dict[str, torch.Tensor]) -> torch.Tensor:
         g = batch["subgoal"].clamp(min=0)
-        out = base(batch["colors"], batch["walls"], batch["pos"], edit_layer=ccfg.layer, edit=ctrl.edit(g))
-        m = batch["mask"]
-        return F.cross_entropy(out["action_logits"][m], batch["action"][m])
+        return base.action_nll(batch, edit_layer=ccfg.layer, edit=ctrl.edit(g))
 
     with torch.no_grad():
         first = float(nll(batches.batch(0, 0)))
@@ -71,17 +73,25 @@ def train_controllers(base: PinpadTransformer, data: PinpadDataset, ccfg: Contro
     return ctrl, {"nll_before": first, "nll_after": last, "train_s": time.perf_counter() - t0}
 
 
-def steered_success(base: PinpadTransformer, ctrl: LinearControllers | None, env_cfg: GridConfig,
+def steered_success(base: PinpadTransformer | HawkModel, ctrl: LinearControllers | None, env_cfg: GridConfig | AntConfig,
                     task_set: TaskSet, episodes: int, seed: int) -> float:
     """Success on `task_set` with controllers switched by the true subgoal (None: uncontrolled).
 
     The same seed gives the same layouts, so controlled and uncontrolled runs compare like for like.
     """
+    device = next(base.parameters()).device
+    if isinstance(base, HawkModel):  # the ant: MuJoCo rollouts, one color per subgoal
+        from irl.training.pretrain_ant import ant_rollout
+
+        def by_target(subgoals: np.ndarray):
+            return ctrl.edit(torch.from_numpy(subgoals).to(device))
+
+        return ant_rollout(base, env_cfg, task_set.name, episodes, seed, controller=None if ctrl is None else by_target,
+                           edit_layer=None if ctrl is None else ctrl.cfg.layer)["success"]
     env = GridPinpadBatch(env_cfg, task_set, episodes, seed=seed)
     env.reset()
     if ctrl is None:
         return rollout(base, env, seed=seed).success_rate
-    device = next(base.parameters()).device
 
     def controller(e: GridPinpadBatch):
         return ctrl.edit(torch.from_numpy(np.maximum(e.subgoal, 0)).to(device))

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import asdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,29 +20,27 @@ from torch import Tensor, nn
 from irl.data.dataset import PinpadDataset
 from irl.envs.ant import AntConfig, AntPinpadEnv
 from irl.eval.probe import probe_by_layer
-from irl.models.hawk import HawkConfig, HawkModel
+from irl.models.hawk import Edit, HawkConfig, HawkModel, gaussian_nll
 from irl.training.batches import EpisodeBatches
 from irl.training.loop import Logger, train_loop
 from irl.training.pretrain import PretrainConfig, resolve_device
-
-LOG_2PI = math.log(2 * math.pi)
-
 
 def hawk_losses(model: HawkModel, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
     """Mean Gaussian action NLL (summed over the torques) and next-observation ½·squared error."""
     out = model.forward_batch(batch)
     m = batch["mask"]
-    mu, log_std = out["action_mean"][m], out["action_log_std"][m]
-    a = batch["action"][m]
-    action_nll = (0.5 * ((a - mu) / log_std.exp()) ** 2 + log_std + 0.5 * LOG_2PI).sum(-1).mean()
+    action_nll = gaussian_nll(batch["action"][m], out["action_mean"][m], out["action_log_std"][m]).mean()
     next_obs = 0.5 * ((out["next_obs"][m] - batch["next_obs"][m]) ** 2).sum(-1).mean()
     return action_nll, next_obs
 
 
 @torch.no_grad()
 def ant_rollout(model: HawkModel, env_cfg: AntConfig, task_set: str, episodes: int, seed: int,
-                sample: bool = True, num_envs: int = 32) -> dict[str, Any]:
-    """Closed-loop success of the model alone, stepping `num_envs` ants in lockstep batches."""
+                sample: bool = True, num_envs: int = 32,
+                controller: Callable[[np.ndarray], Edit] | None = None, edit_layer: int | None = None) -> dict[str, Any]:
+    """Closed-loop success of the model, stepping `num_envs` ants in lockstep batches; with
+    `controller`, the residual at `edit_layer` is edited by controller(subgoals) at every step,
+    subgoals (n,) being each ant's current target color. The same seed gives the same layouts."""
     device = next(model.parameters()).device
     rng = np.random.default_rng(seed)
     gen = torch.Generator(device=device).manual_seed(seed)
@@ -56,7 +54,11 @@ def ant_rollout(model: HawkModel, env_cfg: AntConfig, task_set: str, episodes: i
         state = model.init_state(n, device)
         live = np.ones(n, dtype=bool)
         while live.any():
-            out = model.step(state, torch.as_tensor(obs, dtype=torch.float32, device=device))
+            edit = None
+            if controller is not None:  # controllers edit (B, T, d); the step mode has (B, d)
+                seq_edit = controller(np.array([e.task[min(e.progress, len(e.task) - 1)] for e in envs]))
+                edit = lambda x, f=seq_edit: f(x[:, None])[:, 0]  # noqa: E731
+            out = model.step(state, torch.as_tensor(obs, dtype=torch.float32, device=device), edit_layer, edit)
             a = out["action_mean"]
             if sample:
                 a = a + out["action_log_std"].exp() * torch.randn(a.shape, generator=gen, device=device)
