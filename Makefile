@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-stamp
 # DVC stages call `python -m flows...`: make it the venv's python.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: venv run test test-all bench bench-serve serve browser services ui deploy mlflow-ui clean-venv
+.PHONY: venv run run-ant test test-all bench bench-serve serve browser services ui deploy mlflow-ui clean-venv
 
 venv: $(STAMP)
 
@@ -23,6 +23,10 @@ $(STAMP): pyproject.toml
 ## main job: the grid pipeline for the active profile in params.yaml (default: `default`)
 run: venv
 	dvc repro
+
+## the ant pipeline (ant/dvc.yaml): expert → collect → pretrain → probe → gt_controllers
+run-ant: venv
+	dvc repro ant/dvc.yaml
 
 ## tests: unit invariants + smoke runs of every stage (slow ones: `make test-all`)
 test: venv browser services

@@ -11,12 +11,15 @@ from prefect.deployments.runner import RunnerDeployment
 
 from flows.baselines import baselines_grid_flow
 from flows.collect import collect_grid_flow
+from flows.collect_ant import collect_ant_flow
 from flows.discover import discover_grid_flow
-from flows.gt_controllers import gt_controllers_grid_flow
+from flows.expert_ant import expert_ant_flow
+from flows.gt_controllers import gt_controllers_ant_flow, gt_controllers_grid_flow
 from flows.internal_rl import internal_rl_grid_flow
 from flows.pipeline import grid_pipeline
 from flows.pretrain import pretrain_grid_flow
-from flows.probe import probe_grid_flow
+from flows.pretrain_ant import pretrain_ant_flow
+from flows.probe import probe_ant_flow, probe_grid_flow
 from flows.rate_distortion import rate_distortion_grid_flow
 from flows.sweep import grid_sweep
 
@@ -31,6 +34,11 @@ FLOWS = {
     "internal-rl-grid": internal_rl_grid_flow,
     "baselines-grid": baselines_grid_flow,
     "grid-sweep": grid_sweep,
+    "expert-ant": expert_ant_flow,
+    "collect-ant": collect_ant_flow,
+    "pretrain-ant": pretrain_ant_flow,
+    "probe-ant": probe_ant_flow,
+    "gt-controllers-ant": gt_controllers_ant_flow,
 }
 
 
