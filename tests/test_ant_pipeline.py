@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import mlflow
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from irl.data.dataset import load_dataset
 from irl.envs.ant import AntConfig, AntPinpadEnv
 from irl.experts.ant_expert import AntExpertEnv, CellPaths, RunningNorm, shortest_path_direction
 from tests.conftest import copy_project
+from tests.servers import prefect_server
 from tests.test_ant_env import layout, place
 
 
@@ -60,10 +62,15 @@ def test_running_norm_matches_numpy() -> None:
 
 
 def test_dvc_repro_runs_the_ant_pipeline(isolated_tracking: Path) -> None:
+    """Every ant stage through `dvc repro ant/dvc.yaml`, the flows reporting to one Prefect server
+    (the grid's smoke repro covers Prefect's temporary server; one server here saves a start per stage)."""
     repo = copy_project(isolated_tracking / "repo", profile="smoke")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    out = subprocess.run(["dvc", "repro", "ant/dvc.yaml"], cwd=repo, env=env, capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    with prefect_server(isolated_tracking / "prefect-server") as api:
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "PREFECT_API_URL": api}
+        out = subprocess.run(["dvc", "repro", "ant/dvc.yaml"], cwd=repo, env=env, capture_output=True, text=True, timeout=900)
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        runs = httpx.post(f"{api}/flow_runs/filter", json={}, timeout=30).json()
+        assert {r["state_type"] for r in runs} == {"COMPLETED"} and len(runs) == 5
     lock = (repo / "ant" / "dvc.lock").read_text()
     assert "profiles.smoke.expert_ant" in lock and "data/ant/D_star" in lock
     expert = json.loads((repo / "metrics/ant/expert.json").read_text())
