@@ -121,3 +121,24 @@ def test_band_takes_median_and_quartiles_over_seeds() -> None:
     assert [p["episodes"] for p in b] == [10, 20]
     assert b[0]["median"] == pytest.approx(0.2) and b[1]["q25"] == pytest.approx(0.6) and b[1]["q75"] == pytest.approx(0.8)
     assert smoothed_first(curves[2], 0.6, window=1) == 20 and smoothed_first(curves[0], 0.9) is None
+
+
+def test_seeds_trained_in_parallel_threads_match_sequential_runs() -> None:
+    """The flow trains seeds in a thread pool: each seed's policy must not depend on the others'
+    timing (their inits draw from the global RNG, which the threads would otherwise interleave)."""
+    import concurrent.futures as cf
+
+    base, mc = models()
+    post = resolve_tasks("post")
+    cfgs = [InternalRLConfig(episodes=16, batch_episodes=16, eval_episodes=4, seeds=(s,), seed=s, device="cpu") for s in (0, 1)]
+
+    def train(cfg: InternalRLConfig) -> dict[str, torch.Tensor]:
+        policy, _ = train_internal_rl(base, mc, GridConfig(), post, cfg, torch.device("cpu"))
+        return policy.state_dict()
+
+    sequential = [train(c) for c in cfgs]
+    for _ in range(3):
+        with cf.ThreadPoolExecutor(2) as pool:
+            parallel = list(pool.map(train, cfgs))
+        for a, b in zip(sequential, parallel):
+            assert all(torch.equal(a[k], b[k]) for k in a)

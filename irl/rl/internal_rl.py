@@ -8,6 +8,7 @@ does: charts/success_rate, charts/episodes, perf/episodes_per_s, losses/*.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -87,6 +88,9 @@ def collect(policy: CodePolicy, env: AbstractActionEnv, generator: torch.Generat
                    torch.from_numpy(returns).to(device), env.low_level_steps)
 
 
+_INIT_LOCK = threading.Lock()
+
+
 def make_env(base: PinpadTransformer, mc: Metacontroller, env_cfg: GridConfig, task_set: TaskSet, n: int, seed: int) -> AbstractActionEnv:
     return AbstractActionEnv(base, mc, GridPinpadBatch(env_cfg, task_set, n, seed=seed), seed=seed)
 
@@ -95,10 +99,11 @@ def train_internal_rl(base: PinpadTransformer, mc: Metacontroller, env_cfg: Grid
                       cfg: InternalRLConfig, device: torch.device, log: Logger | None = None) -> tuple[CodePolicy, dict[str, Any]]:
     """PPO on codes until the episode budget is spent; returns the policy and its learning curve."""
     log = log or (lambda step, metrics: None)
-    torch.manual_seed(cfg.seed)
     for p in list(base.parameters()) + list(mc.parameters()):
         p.requires_grad_(False)
-    policy = CodePolicy(PolicyConfig(base.cfg.d_model, mc.cfg.n_z, cfg.width, cfg.init_log_std)).to(device)
+    with _INIT_LOCK:  # seeds train in parallel threads: the global RNG must not interleave their inits
+        torch.manual_seed(cfg.seed)
+        policy = CodePolicy(PolicyConfig(base.cfg.d_model, mc.cfg.n_z, cfg.width, cfg.init_log_std)).to(device)
     opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
     env = make_env(base, mc, env_cfg, task_set, cfg.batch_episodes, cfg.seed)
