@@ -148,3 +148,28 @@ def test_compile_segments_partition_each_episode_and_round_trip(tmp_path: Path) 
     with torch.no_grad():
         a, b = model(e, mask, sample=False), loaded(e, mask, sample=False)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_discovery_runs_in_parallel_threads_match_sequential_runs() -> None:
+    """rate_distortion and baselines train metacontrollers in a thread pool: a run's weights must
+    not depend on what trains beside it."""
+    import concurrent.futures as cf
+
+    from irl.training.discover import DiscoverConfig, discover
+
+    torch.manual_seed(0)
+    base = PinpadTransformer(TransformerConfig(obs_encoding="egocentric", n_layers=2, d_model=32, n_heads=4, d_mlp=64)).eval()
+    r = collect_grid(GridConfig(), resolve_tasks("pretrain"), CollectConfig(40, 0.0, seed=1))
+    data = PinpadDataset(None, {"env": {"name": "grid-pinpad", **GridConfig().to_dict()}, "arrays": {}}, r.arrays)
+    cfgs = [DiscoverConfig(steps=2, batch_size=8, heldout_episodes=8, alpha=a, seed=s, device="cpu") for a, s in ((0.1, 0), (0.3, 1))]
+
+    def run(cfg: DiscoverConfig) -> dict[str, torch.Tensor]:
+        mc, _, _ = discover(base, data, cfg)
+        return mc.state_dict()
+
+    sequential = [run(c) for c in cfgs]
+    for _ in range(3):
+        with cf.ThreadPoolExecutor(2) as pool:
+            parallel = list(pool.map(run, cfgs))
+        for a, b in zip(sequential, parallel):
+            assert all(torch.equal(a[k], b[k]) for k in a)

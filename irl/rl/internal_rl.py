@@ -8,7 +8,6 @@ does: charts/success_rate, charts/episodes, perf/episodes_per_s, losses/*.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -24,6 +23,7 @@ from irl.models.transformer import PinpadTransformer
 from irl.rl.abstract_env import AbstractActionEnv
 from irl.rl.policy import CodePolicy, PolicyConfig
 from irl.rl.ppo import batch_advantages, ppo_clip_loss
+from irl.training.seeding import seeded
 
 Logger = Callable[[int, dict[str, float]], None]
 
@@ -88,9 +88,6 @@ def collect(policy: CodePolicy, env: AbstractActionEnv, generator: torch.Generat
                    torch.from_numpy(returns).to(device), env.low_level_steps)
 
 
-_INIT_LOCK = threading.Lock()
-
-
 def make_env(base: PinpadTransformer, mc: Metacontroller, env_cfg: GridConfig, task_set: TaskSet, n: int, seed: int) -> AbstractActionEnv:
     return AbstractActionEnv(base, mc, GridPinpadBatch(env_cfg, task_set, n, seed=seed), seed=seed)
 
@@ -101,8 +98,7 @@ def train_internal_rl(base: PinpadTransformer, mc: Metacontroller, env_cfg: Grid
     log = log or (lambda step, metrics: None)
     for p in list(base.parameters()) + list(mc.parameters()):
         p.requires_grad_(False)
-    with _INIT_LOCK:  # seeds train in parallel threads: the global RNG must not interleave their inits
-        torch.manual_seed(cfg.seed)
+    with seeded(cfg.seed):  # seeds train in parallel threads (irl/training/seeding.py)
         policy = CodePolicy(PolicyConfig(base.cfg.d_model, mc.cfg.n_z, cfg.width, cfg.init_log_std)).to(device)
     opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)

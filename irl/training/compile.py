@@ -22,6 +22,7 @@ from irl.training.batches import EpisodeBatches
 from irl.training.checkpoint import checkpoint_dir, load_checkpoint, save_checkpoint
 from irl.training.discover import DiscoverConfig, discovery_losses, split_episodes
 from irl.training.pretrain import resolve_device
+from irl.training.seeding import seeded
 
 
 def train_compile(base: PinpadTransformer, data: PinpadDataset, cfg: DiscoverConfig, n_segments: int = 4,
@@ -31,8 +32,8 @@ def train_compile(base: PinpadTransformer, data: PinpadDataset, cfg: DiscoverCon
     base = base.to(device).eval()
     for p in base.parameters():
         p.requires_grad_(False)
-    torch.manual_seed(cfg.seed)
-    model = CompILEControl(CompILEConfig(d_model=base.cfg.d_model, layer=base.cfg.mid_layer, n_segments=n_segments)).to(device)
+    with seeded(cfg.seed):  # baselines train in parallel threads (irl/training/seeding.py)
+        model = CompILEControl(CompILEConfig(d_model=base.cfg.d_model, layer=base.cfg.mid_layer, n_segments=n_segments)).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     train_eps, held_eps = split_episodes(data, cfg.heldout_episodes, cfg.seed)
     batches = EpisodeBatches(data, cfg.batch_size, cfg.seed, device, episodes=train_eps)

@@ -30,6 +30,7 @@ from irl.models.transformer import PinpadTransformer
 from irl.training.batches import EpisodeBatches
 from irl.training.checkpoint import checkpoint_dir, load_checkpoint, save_checkpoint
 from irl.training.pretrain import resolve_device
+from irl.training.seeding import seeded
 
 Logger = Callable[[int, dict[str, float]], None]
 
@@ -159,8 +160,8 @@ def discover(base: PinpadTransformer, data: PinpadDataset, cfg: DiscoverConfig, 
     base = base.to(device)
     mcfg = MetacontrollerConfig(d_model=base.cfg.d_model, layer=base.cfg.mid_layer, switch=cfg.switch)
     fingerprint = _fingerprint(base, mcfg, cfg, data)
-    torch.manual_seed(cfg.seed)
-    mc = Metacontroller(mcfg).to(device)
+    with seeded(cfg.seed):  # α points and baselines train in parallel threads (irl/training/seeding.py)
+        mc = Metacontroller(mcfg).to(device)
     for p in base.parameters():
         p.requires_grad_(cfg.co_train)
     groups = [{"params": list(mc.parameters()), "lr": cfg.lr}]
