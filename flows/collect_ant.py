@@ -6,7 +6,6 @@ trained expert (DVC stage `collect_ant`).
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import mlflow
 from prefect import flow, get_run_logger, task
 
+from flows.cli import run_profile_flow
 from flows.common import flow_run_tags, log_flat_metrics, profile_sections, publish_markdown
 from irl import tracking
 from irl.config import stage_config
@@ -83,13 +83,5 @@ def collect_ant_flow(
     return metrics
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", default=None)
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args()
-    collect_ant_flow(profile=args.profile, params_path=args.params)
-
-
 if __name__ == "__main__":
-    main()
+    run_profile_flow(collect_ant_flow, __doc__)

@@ -10,7 +10,6 @@ registers `irl-ant-expert`.
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import mlflow
 from prefect import flow, get_run_logger, task
 
+from flows.cli import run_profile_flow
 from flows.common import flow_run_tags, log_flat_metrics, profile_sections, publish_markdown
 from irl import tracking
 from irl.config import stage_config
@@ -88,13 +88,5 @@ def expert_ant_flow(
     return metrics
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", default=None)
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args()
-    expert_ant_flow(profile=args.profile, params_path=args.params)
-
-
 if __name__ == "__main__":
-    main()
+    run_profile_flow(expert_ant_flow, __doc__)

@@ -7,7 +7,6 @@ Checkpoints in checkpoints/ant/base (outside DVC's outputs), so a killed run res
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import mlflow
 from prefect import flow, get_run_logger, task
 
+from flows.cli import run_profile_flow
 from flows.common import flow_run_tags, log_flat_metrics, profile_sections, publish_markdown
 from irl import tracking
 from irl.config import build, stage_config
@@ -93,13 +93,5 @@ def pretrain_ant_flow(
     return metrics
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", default=None)
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args()
-    pretrain_ant_flow(profile=args.profile, params_path=args.params)
-
-
 if __name__ == "__main__":
-    main()
+    run_profile_flow(pretrain_ant_flow, __doc__)
