@@ -17,7 +17,7 @@ import torch
 
 from irl.data.dataset import load_dataset
 from irl.envs.ant import AntConfig, AntPinpadEnv
-from irl.experts.ant_expert import AntExpertEnv, CellPaths, RunningNorm, shortest_path_direction
+from irl.experts.ant_expert import AntExpertEnv, AntRewardConfig, CellPaths, RunningNorm, shortest_path_direction
 from tests.conftest import copy_project
 from tests.servers import prefect_server
 from tests.test_ant_env import layout, place
@@ -29,7 +29,7 @@ def test_direction_points_along_a_shortest_cell_path() -> None:
     ant = env.ant
     layout(ant, (0, 1, 2))  # colors 0-3 in cells 5, 6, 9, 10; wall in 0; ant in 15 (row 3, col 3)
     env.paths = CellPaths(ant)
-    # from 15 to color 0 (cell 5): 15 → 14 → 13 → 9? no: 9 is color 2, so the path goes 14 → 13 → ... → 5
+    # from 15 to color 0 (cell 5): first step to 11 or 14; the path may not cross colors 1-3 (cells 6, 9, 10)
     nxt = env.paths.next_cell(15, 0)
     assert nxt in (11, 14)
     d = shortest_path_direction(ant, env.paths)
@@ -43,8 +43,7 @@ def test_direction_points_along_a_shortest_cell_path() -> None:
 
 
 def test_intrinsic_reward_is_velocity_along_the_direction() -> None:
-    env = AntExpertEnv(AntPinpadEnv(), reward=__import__("irl.experts.ant_expert", fromlist=["AntRewardConfig"]).AntRewardConfig(
-        progress=1.0, healthy=0.0, ctrl_cost=0.0))
+    env = AntExpertEnv(AntPinpadEnv(), reward=AntRewardConfig(progress=1.0, healthy=0.0, ctrl_cost=0.0))
     _, info = env.reset(seed=3)
     d = info["direction"]
     _, r, term, _, _ = env.step(np.zeros(8, dtype=np.float32))

@@ -47,9 +47,10 @@ def ant_rollout(model: HawkModel, env_cfg: AntConfig, task_set: str, episodes: i
     outcomes: dict[str, int] = {}
     successes = 0
     done_eps = 0
+    pool = [AntPinpadEnv(task=task_set, **env_cfg.to_dict()) for _ in range(min(num_envs, episodes))]
     while done_eps < episodes:
         n = min(num_envs, episodes - done_eps)
-        envs = [AntPinpadEnv(task=task_set, **env_cfg.to_dict()) for _ in range(n)]
+        envs = pool[:n]  # built once per call: each AntPinpadEnv compiles its MuJoCo model
         obs = np.stack([e.reset(seed=int(rng.integers(2**31)))[0] for e in envs])
         state = model.init_state(n, device)
         live = np.ones(n, dtype=bool)
@@ -71,9 +72,9 @@ def ant_rollout(model: HawkModel, env_cfg: AntConfig, task_set: str, episodes: i
                     key = "success" if info["success"] else (info["event"] or "timeout")
                     outcomes[key] = outcomes.get(key, 0) + 1
                     successes += bool(info["success"])
-        for e in envs:
-            e.close()
         done_eps += n
+    for e in pool:
+        e.close()
     return {"success": successes / episodes, "episodes": episodes, "outcomes": outcomes}
 
 
