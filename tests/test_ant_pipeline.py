@@ -50,6 +50,27 @@ def test_intrinsic_reward_is_velocity_along_the_direction() -> None:
     assert not term and r == pytest.approx(float(env.ant.data.qvel[:2] @ d[:2]), rel=1e-6)
 
 
+def test_visits_and_success_pay_their_bonuses_and_success_keeps_the_healthy_bonus() -> None:
+    """Finishing must not forfeit the healthy bonus still to come (else standing still wins)."""
+    cfg = AntRewardConfig(progress=0.0, healthy=0.5, ctrl_cost=0.0, visit=5.0, success=10.0, success_healthy_steps=100)
+    env = AntExpertEnv(AntPinpadEnv(task="0-1-2"), reward=cfg)
+    env.reset(seed=0)
+    ant = env.ant
+    layout(ant, (0, 1))  # color 0 in cell 5, color 1 in cell 6
+    env.paths = CellPaths(ant)
+    place(ant, 5)
+    _, r, term, _, info = env.step(np.zeros(8, dtype=np.float32))
+    assert (info["event"], term) == ("visit", False) and r == pytest.approx(0.5 + 5.0)
+    place(ant, 6)
+    _, r, term, _, info = env.step(np.zeros(8, dtype=np.float32))
+    assert (info["event"], term) == ("success", True) and r == pytest.approx(0.5 + 5.0 + 10.0 + 0.5 * 100)
+    env.reset(seed=1)  # a wrong color ends the episode with no bonus
+    layout(ant, (0, 1))
+    place(ant, 6)
+    _, r, term, _, info = env.step(np.zeros(8, dtype=np.float32))
+    assert (info["event"], term, r) == ("wrong_color", True, 0.0)
+
+
 def test_running_norm_matches_numpy() -> None:
     x = torch.randn(3, 50, 5, dtype=torch.float64) * 3 + 1
     norm = RunningNorm(5)

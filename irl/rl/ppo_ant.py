@@ -79,8 +79,9 @@ def make_envs(env_cfg: AntConfig, task_set: str, n: int, reward: AntRewardConfig
 
 
 def _fingerprint(env_cfg: AntConfig, cfg: PPOAntConfig) -> str:
-    blob = json.dumps({"env": env_cfg.to_dict(), "ppo": {k: v for k, v in asdict(cfg).items()
-                                                         if k not in ("device", "eval_episodes")}},
+    # the resolved reward (defaults included), so a changed default never resumes an old run
+    ppo = {k: v for k, v in asdict(cfg).items() if k not in ("device", "eval_episodes", "reward")}
+    blob = json.dumps({"env": env_cfg.to_dict(), "ppo": ppo, "reward": AntRewardConfig(**cfg.reward).to_dict()},
                       sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
