@@ -20,7 +20,7 @@ from irl.models.transformer import PinpadTransformer, TransformerConfig
 from tests.bundle_helpers import make_store
 
 
-@pytest.mark.parametrize("encoding", ["egocentric", "prefix", "onehot"])
+@pytest.mark.parametrize("encoding", ["egocentric", "egocentric_local", "prefix", "onehot"])
 def test_slots_at_different_steps_match_the_lockstep_model(encoding: str) -> None:
     torch.manual_seed(0)
     base = PinpadTransformer(TransformerConfig(grid_size=5, obs_encoding=encoding, n_layers=3, d_model=32, n_heads=4, d_mlp=64)).eval()

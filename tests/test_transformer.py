@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -20,7 +21,7 @@ def _model(encoding: str) -> PinpadTransformer:
     return PinpadTransformer(cfg).eval()
 
 
-@pytest.mark.parametrize("encoding", ["onehot", "prefix", "egocentric"])
+@pytest.mark.parametrize("encoding", ["onehot", "prefix", "egocentric", "egocentric_local"])
 def test_kv_cached_steps_equal_the_parallel_forward(encoding: str) -> None:
     model = _model(encoding)
     colors, walls, pos = _batch()
@@ -47,7 +48,32 @@ def test_onehot_encoding_is_a_linear_map_of_the_637_dim_observation() -> None:
     torch.testing.assert_close(model.embed_steps(layout, pos), linear, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("encoding", ["onehot", "prefix", "egocentric"])
+def test_local_view_names_what_each_move_leads_into() -> None:
+    """egocentric_local: per move, the object in the neighbouring cell (kind), floor (K) or the edge (K+1),
+    checked against the env's own layout map and neighbour table."""
+    from irl.envs.grid import GridConfig, GridPinpadBatch
+    from irl.envs.tasks import resolve_tasks
+
+    env = GridPinpadBatch(GridConfig(size=7), resolve_tasks("pretrain"), 16, seed=3)
+    env.reset()
+    model = _model("egocentric_local")
+    pos = torch.arange(49).repeat(16, 1)  # every cell of every layout
+    idx = model._neighbour_index(torch.from_numpy(np.concatenate([env.colors, env.walls], 1)), pos)
+    k = 12
+    for b in range(16):
+        for cell in range(49):
+            for a in range(4):
+                r, c = divmod(cell, 7)
+                rr, cc = r + (-1, 0, 1, 0)[a], c + (0, 1, 0, -1)[a]
+                if not (0 <= rr < 7 and 0 <= cc < 7):
+                    want = k + 1
+                else:
+                    content = env.cell_map[b, rr * 7 + cc]
+                    want = int(content) if content >= 0 else k
+                assert int(idx[b, cell, a]) == a * (k + 2) + want
+
+
+@pytest.mark.parametrize("encoding", ["onehot", "prefix", "egocentric", "egocentric_local"])
 def test_a_zero_edit_leaves_outputs_bit_identical(encoding: str) -> None:
     model = _model(encoding)
     colors, walls, pos = _batch()

@@ -14,6 +14,10 @@ Observation encodings (`obs_encoding`):
 - `egocentric`: one token per step, the same information as the one-hot seen from the agent:
   its cell, the content of its cell (which color it stands on: visits become visible), and each
   object's offset from the agent (object type × relative offset embeddings, summed).
+- `egocentric_local`: `egocentric` plus what each of the four neighbouring cells holds (a color,
+  a wall, floor, or the edge; direction × content embeddings): the same observation, with the
+  cells one move away named outright, since most closed-loop failures of `egocentric` models
+  were moves into a wrong color next to the agent (README "Finding the regime").
 Losses: −log p(a_t | o_≤t) − λ·log p(o_t+1 | o_≤t), where the next observation is represented by
 the agent's next cell (the only part of the grid observation that changes).
 """
@@ -28,8 +32,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from irl.envs.grid_paths import ACTION_DELTAS
+
 Edit = Callable[[Tensor], Tensor]
-ENCODINGS = ("onehot", "prefix", "egocentric")
+ENCODINGS = ("onehot", "prefix", "egocentric", "egocentric_local")
+EGOCENTRIC = ("egocentric", "egocentric_local")
 
 
 @dataclass(frozen=True)
@@ -121,11 +128,13 @@ class PinpadTransformer(nn.Module):
         self.cfg = cfg
         d, g2 = cfg.d_model, cfg.n_cells
         n_channels = cfg.n_colors + cfg.n_walls + 1
-        if cfg.obs_encoding == "egocentric":
+        if cfg.obs_encoding in EGOCENTRIC:
             span = 2 * cfg.grid_size - 1
             self.agent_cell = nn.Embedding(g2, d)
             self.standing_on = nn.Embedding(cfg.n_colors + 1, d)  # a color, or n_colors = floor
             self.relative = nn.Embedding((cfg.n_colors + cfg.n_walls) * span * span, d)
+            if cfg.obs_encoding == "egocentric_local":  # per move: an object kind, floor or edge
+                self.neighbour = nn.Embedding(len(ACTION_DELTAS) * (cfg.n_colors + cfg.n_walls + 2), d)
         elif cfg.obs_encoding == "onehot":
             # Linear(G²·channels → d) applied to the one-hot, stored as (G², channels, d) so that a
             # token is a sum of rows: identical to the matrix product, without the 637-wide input.
@@ -160,7 +169,7 @@ class PinpadTransformer(nn.Module):
         kinds = torch.arange(cfg.n_colors + cfg.n_walls, device=cells.device)
         if cfg.obs_encoding == "prefix":
             return self.object_type(kinds)[None] + self.cell(cells)  # (B, P, d)
-        if cfg.obs_encoding == "egocentric":
+        if cfg.obs_encoding in EGOCENTRIC:
             return cells  # (B, C+W) object cells; tokens are built per step
         return self.obs_weight[cells, kinds].sum(dim=1, keepdim=True) + self.obs_bias  # (B, 1, d)
 
@@ -170,7 +179,7 @@ class PinpadTransformer(nn.Module):
         pos = pos.long()
         if cfg.obs_encoding == "prefix":
             return self.agent_cell(pos) + self.step_type
-        if cfg.obs_encoding == "egocentric":
+        if cfg.obs_encoding in EGOCENTRIC:
             g, span = cfg.grid_size, 2 * cfg.grid_size - 1
             cells = layout  # (B, K) with K = n_colors + n_walls
             on_color = cells[:, None, : cfg.n_colors] == pos[:, :, None]  # (B, T, n_colors)
@@ -179,8 +188,24 @@ class PinpadTransformer(nn.Module):
             dc = cells[:, None, :] % g - pos[:, :, None] % g + g - 1
             kinds = torch.arange(cells.shape[1], device=pos.device)
             rel = self.relative((kinds * span + dr) * span + dc).sum(dim=2)  # (B, T, d)
-            return self.agent_cell(pos) + self.standing_on(standing) + rel
+            tok = self.agent_cell(pos) + self.standing_on(standing) + rel
+            if cfg.obs_encoding == "egocentric_local":
+                tok = tok + self.neighbour(self._neighbour_index(cells, pos)).sum(dim=2)
+            return tok
         return layout + self.obs_weight[pos, -1]
+
+    def _neighbour_index(self, cells: Tensor, pos: Tensor) -> Tensor:
+        """(B, K) object cells, (B, T) agent cells → (B, T, 4) embedding index per move: the object
+        kind in that cell (0..K−1), K for floor, K+1 beyond the edge."""
+        g, k = self.cfg.grid_size, cells.shape[1]
+        moves = torch.as_tensor(ACTION_DELTAS, device=pos.device)  # (4, 2) (dr, dc) per action
+        r = pos[:, :, None] // g + moves[:, 0]  # (B, T, 4)
+        c = pos[:, :, None] % g + moves[:, 1]
+        inside = (r >= 0) & (r < g) & (c >= 0) & (c < g)
+        hit = cells[:, None, None, :] == (r * g + c)[..., None]  # (B, T, 4, K)
+        content = torch.where(hit.any(-1), hit.float().argmax(-1), k)
+        content = torch.where(inside, content, k + 1)
+        return torch.arange(len(ACTION_DELTAS), device=pos.device) * (k + 2) + content
 
     def attention_bias(self, q_pos: Tensor, k_len: int) -> Tensor:
         """(H, Tq, Tk) relative-position bias, −inf above the diagonal (causal)."""
