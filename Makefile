@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 run: venv
 	dvc repro
 
-## the ant pipeline (ant/dvc.yaml): expert → collect → pretrain → probe → gt_controllers
+## the ant pipeline (ant/dvc.yaml): expert → collect → pretrain → probe → gt_controllers, discover
 run-ant: venv
 	dvc repro ant/dvc.yaml
 

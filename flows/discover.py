@@ -1,10 +1,11 @@
-"""Flow `discover_grid`: the metacontroller on D*, base frozen (DVC stage `discover_grid`).
+"""Flows `discover_grid` and `discover_ant`: the metacontroller on D*, base frozen (DVC stages).
 
-Trains (or resumes, from checkpoints/grid/metacontroller) the metacontroller, scores its switch
-β against the true subgoal boundaries on held-out D* episodes, runs the steering check (inject the
-code of subgoal g into fresh rollouts), draws β traces, and registers `irl-grid-metacontroller`.
+Trains (or resumes, from checkpoints/<env>/metacontroller) the metacontroller, scores its switch
+β against the true subgoal boundaries on held-out D* episodes, draws β traces, and registers
+`irl-<env>-metacontroller`. The grid also runs the steering check (inject the code of subgoal g
+into fresh rollouts). The ant's controllers are full rank (`rank: full`), its subgoals single colors.
 
-    python -m flows.discover [--profile smoke|default|paper]
+    python -m flows.discover [--env grid|ant] [--profile smoke|default|paper]
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from flows.common import flow_run_tags, log_flat_metrics, profile_sections, publ
 from irl import tracking
 from irl.config import stage_config
 from irl.data.dataset import load_dataset
+from irl.envs.ant import AntConfig
 from irl.envs.grid import GridConfig
 from irl.envs.tasks import resolve_tasks
 from irl.eval.plots import beta_traces_png
@@ -32,39 +34,74 @@ from irl.training.discover import DiscoverConfig, discover, split_episodes
 from irl.training.pretrain import resolve_device
 
 MODEL_NAME = "irl-grid-metacontroller"
+ANT_MODEL_NAME = "irl-ant-metacontroller"
 ALIGNMENT_KEYS = ("boundary_f1", "boundary_precision", "boundary_recall", "switches_per_episode",
                   "true_subgoals_per_episode", "beta_nonbinary_fraction", "nll", "kl")
 
 
 @task(name="discover-metacontroller")
-def discover_task(model_dir: Path, data_dir: Path, env: GridConfig, cfg: DiscoverConfig, workdir: Path,
-                  out_dir: Path, png: Path, profile: str, params: dict[str, Any]) -> dict[str, Any]:
+def discover_task(stage: str, model_name: str, model_dir: Path, data_dir: Path, env: GridConfig | AntConfig,
+                  cfg: DiscoverConfig, workdir: Path, out_dir: Path, png: Path, profile: str,
+                  params: dict[str, Any]) -> dict[str, Any]:
+    """Train and score the metacontroller; in the grid, also the steering check (ant: not built)."""
     logger = get_run_logger()
     t0 = time.perf_counter()
     base, _ = load_model(model_dir, resolve_device(cfg.device))
     data = load_dataset(data_dir / "D_star")
-    with tracking.stage_run("discover_grid", params, tags=flow_run_tags(profile)) as run:
+    with tracking.stage_run(stage, params, tags=flow_run_tags(profile)) as run:
         mc, base, res = discover(base, data, cfg, workdir, log=lambda step, m: log_flat_metrics(m, step=step), progress=True)
         logger.info("held-out switch alignment: %s", {k: res[k] for k in ALIGNMENT_KEYS})
-        _, held = split_episodes(data, cfg.heldout_episodes, cfg.seed)
-        n_sub = 4 if env.n_colors == 8 else env.n_colors
-        codes = codes_by_subgoal(base, mc, EpisodeBatches(data, 256, cfg.seed, next(base.parameters()).device), held, n_sub)
-        steer = steering_check(base, mc, codes, env, resolve_tasks("pretrain", "grid", env.n_colors),
-                               cfg.steering_episodes, seed=cfg.seed + 7000)
-        logger.info("steering: %s", steer)
+        meta: dict[str, Any] = {}
+        steer = None
+        if isinstance(env, GridConfig):
+            _, held = split_episodes(data, cfg.heldout_episodes, cfg.seed)
+            n_sub = 4 if env.n_colors == 8 else env.n_colors
+            codes = codes_by_subgoal(base, mc, EpisodeBatches(data, 256, cfg.seed, next(base.parameters()).device), held, n_sub)
+            steer = steering_check(base, mc, codes, env, resolve_tasks("pretrain", "grid", env.n_colors),
+                                   cfg.steering_episodes, seed=cfg.seed + 7000)
+            logger.info("steering: %s", steer)
+            log_flat_metrics({"steering/reach_rate_steered": steer["reach_rate_steered"],
+                              "steering/reach_rate_base": steer["reach_rate_base"]})
+            meta["codes_by_subgoal"] = codes.tolist()
         res["wall_s"] = time.perf_counter() - t0
         beta_traces_png(res["traces"], png, f"switch β on held-out D* episodes ({profile})")
         mlflow.log_artifact(str(png))
         mlflow.log_dict(res["traces"], "beta_traces.json")
-        log_flat_metrics({**{k: res[k] for k in ALIGNMENT_KEYS}, "wall_s": res["wall_s"],
-                          "steering/reach_rate_steered": steer["reach_rate_steered"],
-                          "steering/reach_rate_base": steer["reach_rate_base"]})
-        save_model(out_dir, mc, {"stage": "discover_grid", "profile": profile, "mlflow_run_id": run.info.run_id,
+        log_flat_metrics({**{k: res[k] for k in ALIGNMENT_KEYS}, "wall_s": res["wall_s"]})
+        save_model(out_dir, mc, {"stage": stage, "profile": profile, "mlflow_run_id": run.info.run_id,
                                  "git_commit": tracking.git_commit(), "params": params,
-                                 "base_model": str(model_dir), "codes_by_subgoal": codes.tolist()})
-        res["registered_version"] = tracking.register_model_dir(run, out_dir, MODEL_NAME)
+                                 "base_model": str(model_dir), **meta})
+        res["registered_version"] = tracking.register_model_dir(run, out_dir, model_name)
         res["run_url"] = tracking.run_url(run)
     return {"discover": res, "steering": steer}
+
+
+def discover_stage(stage: str, env_section: str, env_cls: type[GridConfig] | type[AntConfig], env_name: str,
+                   model_name: str, profile: str | None, params_path: str, alpha: float | None, steps: int | None,
+                   model_dir: str, data_dir: str, out_dir: str, workdir: str, metrics_path: str,
+                   steering_path: str | None, png: str) -> dict[str, Any]:
+    """The discovery stage of either environment: train, score, write metrics, publish."""
+    name, sections = profile_sections(params_path, profile, {stage: {"alpha": alpha, "steps": steps}})
+    env = stage_config(env_cls, sections, env_section, params_path, name)
+    cfg = stage_config(DiscoverConfig, sections, stage, params_path, name)
+    params = {"profile": name, env_section: env.to_dict(), stage: sections[stage]}
+    out = discover_task(stage, model_name, Path(model_dir), Path(data_dir), env, cfg, Path(workdir), Path(out_dir),
+                        Path(png), name, params)
+    res, steer = out["discover"], out["steering"]
+    env_info = {"name": env_name, **env.to_dict()}
+    metrics = {"profile": name, "env": env_info, **{k: res[k] for k in ALIGNMENT_KEYS},
+               "heldout_episodes": res["episodes"], "alpha": cfg.alpha, "steps": res["steps"],
+               "train_s": res["train_s"], "wall_s": res["wall_s"]}
+    atomic_write_json(metrics_path, metrics)
+    body = "| held-out metric | value |\n|---|---|\n" + "\n".join(f"| {k} | {metrics[k]:.4g} |" for k in ALIGNMENT_KEYS)
+    if steer is not None and steering_path is not None:
+        atomic_write_json(steering_path, {"profile": name, "env": env_info, **steer})
+        per = "\n".join(f"| {r['subgoal']} | {r['steered']:.3f} | {r['base']:.3f} |" for r in steer["by_subgoal"])
+        body += (f"\n\nSteering (first pair completed = the injected code's subgoal, {steer['episodes_per_subgoal']} "
+                 f"episodes each):\n\n| subgoal | steered | base |\n|---|---|---|\n{per}")
+    publish_markdown(stage.replace("_", "-"), f"{stage} ({name})",
+                     f"{body}\n\nRegistered `{model_name}` v{res['registered_version']}.", res["run_url"])
+    return metrics
 
 
 @flow(name="discover_grid", log_prints=True)
@@ -76,26 +113,21 @@ def discover_grid_flow(profile: str | None = None, params_path: str = "params.ya
                        steering_path: str = "metrics/grid/steering.json",
                        png: str = "plots/grid/beta_traces.png") -> dict[str, Any]:
     """Discover controllers, score the switch, check steering, register the metacontroller."""
-    name, sections = profile_sections(params_path, profile, {"discover_grid": {"alpha": alpha, "steps": steps}})
-    env = stage_config(GridConfig, sections, "grid_env", params_path, name)
-    cfg = stage_config(DiscoverConfig, sections, "discover_grid", params_path, name)
-    params = {"profile": name, "grid_env": env.to_dict(), "discover_grid": sections["discover_grid"]}
-    out = discover_task(Path(model_dir), Path(data_dir), env, cfg, Path(workdir), Path(out_dir), Path(png), name, params)
-    res, steer = out["discover"], out["steering"]
-    env_info = {"name": "grid-pinpad", **env.to_dict()}
-    metrics = {"profile": name, "env": env_info, **{k: res[k] for k in ALIGNMENT_KEYS},
-               "heldout_episodes": res["episodes"], "alpha": cfg.alpha, "steps": res["steps"],
-               "train_s": res["train_s"], "wall_s": res["wall_s"]}
-    atomic_write_json(metrics_path, metrics)
-    atomic_write_json(steering_path, {"profile": name, "env": env_info, **steer})
-    rows = "\n".join(f"| {k} | {metrics[k]:.4g} |" for k in ALIGNMENT_KEYS)
-    per = "\n".join(f"| {r['subgoal']} | {r['steered']:.3f} | {r['base']:.3f} |" for r in steer["by_subgoal"])
-    publish_markdown("discover-grid", f"discover_grid ({name})",
-                     f"| held-out metric | value |\n|---|---|\n{rows}\n\nSteering (first pair completed = the injected "
-                     f"code's subgoal, {steer['episodes_per_subgoal']} episodes each):\n\n| subgoal | steered | base |\n"
-                     f"|---|---|---|\n{per}\n\nRegistered `{MODEL_NAME}` v{res['registered_version']}.", res["run_url"])
-    return metrics
+    return discover_stage("discover_grid", "grid_env", GridConfig, "grid-pinpad", MODEL_NAME, profile, params_path,
+                          alpha, steps, model_dir, data_dir, out_dir, workdir, metrics_path, steering_path, png)
+
+
+@flow(name="discover_ant", log_prints=True)
+def discover_ant_flow(profile: str | None = None, params_path: str = "params.yaml",
+                      alpha: float | None = None, steps: int | None = None,
+                      model_dir: str = "models/ant/base", data_dir: str = "data/ant",
+                      out_dir: str = "models/ant/metacontroller", workdir: str = "checkpoints/ant/metacontroller",
+                      metrics_path: str = "metrics/ant/discover.json",
+                      png: str = "plots/ant/beta_traces.png") -> dict[str, Any]:
+    """The ant's metacontroller (full-rank controllers on the Hawk), scored against target-color switches."""
+    return discover_stage("discover_ant", "ant_env", AntConfig, "ant-pinpad", ANT_MODEL_NAME, profile, params_path,
+                          alpha, steps, model_dir, data_dir, out_dir, workdir, metrics_path, None, png)
 
 
 if __name__ == "__main__":
-    run_profile_flow(discover_grid_flow, __doc__)
+    run_profile_flow({"grid": discover_grid_flow, "ant": discover_ant_flow}, __doc__)

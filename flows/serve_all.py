@@ -12,7 +12,7 @@ from prefect.deployments.runner import RunnerDeployment
 from flows.baselines import baselines_grid_flow
 from flows.collect import collect_grid_flow
 from flows.collect_ant import collect_ant_flow
-from flows.discover import discover_grid_flow
+from flows.discover import discover_ant_flow, discover_grid_flow
 from flows.expert_ant import expert_ant_flow
 from flows.gt_controllers import gt_controllers_ant_flow, gt_controllers_grid_flow
 from flows.internal_rl import internal_rl_grid_flow
@@ -39,6 +39,7 @@ FLOWS = {
     "pretrain-ant": pretrain_ant_flow,
     "probe-ant": probe_ant_flow,
     "gt-controllers-ant": gt_controllers_ant_flow,
+    "discover-ant": discover_ant_flow,
 }
 
 

@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
 from irl.data.dataset import PinpadDataset
 from irl.eval.switching import switch_alignment
 from irl.models.compile import CompILEControl
+from irl.models.hawk import HawkModel
 from irl.models.metacontroller import Metacontroller, MetacontrollerConfig
 from irl.models.transformer import PinpadTransformer
 from irl.training.batches import EpisodeBatches
@@ -33,11 +33,13 @@ from irl.training.pretrain import resolve_device
 from irl.training.seeding import seeded
 
 Logger = Callable[[int, dict[str, float]], None]
+BaseModel = PinpadTransformer | HawkModel  # the grid's Transformer or the ant's Hawk
 
 
 @dataclass(frozen=True)
 class DiscoverConfig:
-    """The paper (grid): 64k steps × 512, lr 1e-3, wd 0.03; α swept in {0, …, 1}."""
+    """The paper (grid): 64k steps × 512, lr 1e-3, wd 0.03; α swept in {0, …, 1}. `rank` of the
+    decoded controllers: 16 in the grid, "full" (= d_model) in the ant."""
 
     steps: int = 2000
     batch_size: int = 128
@@ -47,6 +49,7 @@ class DiscoverConfig:
     co_train: bool = False
     base_lr: float = 3e-4
     switch: str = "learned"
+    rank: int | str = 16
     heldout_episodes: int = 1000
     steering_episodes: int = 256
     checkpoint_every: int = 250
@@ -60,6 +63,12 @@ class DiscoverConfig:
                 raise ValueError(f"{name}={getattr(self, name)}: must be >= 1")
         if self.alpha < 0:
             raise ValueError(f"alpha={self.alpha}: must be >= 0")
+        if self.rank != "full" and not (isinstance(self.rank, int) and self.rank >= 1):
+            raise ValueError(f"rank={self.rank!r}: expected an integer >= 1 or 'full'")
+
+    def controller_rank(self, d_model: int) -> int:
+        """A·Bᵀ with A, B of shape (d, d) spans every d×d matrix: "full" is rank d."""
+        return d_model if self.rank == "full" else int(self.rank)
 
 
 @dataclass(frozen=True)
@@ -92,7 +101,7 @@ def split_episodes(data: PinpadDataset, heldout: int, seed: int) -> tuple[np.nda
     return np.sort(perm[heldout:]), np.sort(perm[:heldout])
 
 
-def discovery_losses(base: PinpadTransformer, mc: Metacontroller | CompILEControl, batch: dict[str, torch.Tensor],
+def discovery_losses(base: BaseModel, mc: Metacontroller | CompILEControl, batch: dict[str, torch.Tensor],
                      sample: bool = True, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """(action NLL, KL per step) over real steps, and the controller model's outputs.
 
@@ -107,13 +116,12 @@ def discovery_losses(base: PinpadTransformer, mc: Metacontroller | CompILEContro
         held.update(out)
         return mc.apply_edit(x, out["A"].to(x.dtype), out["B"].to(x.dtype))
 
-    logits = base(batch["colors"], batch["walls"], batch["pos"], edit_layer=mc.cfg.layer, edit=edit)["action_logits"]
-    nll = F.cross_entropy(logits[m].float(), batch["action"][m])
+    nll = base.action_nll(batch, edit_layer=mc.cfg.layer, edit=edit)  # the base model's own action loss
     return nll, mc.rate(held, m), held
 
 
 @torch.no_grad()
-def evaluate_discovery(base: PinpadTransformer, mc: Metacontroller, batches: EpisodeBatches,
+def evaluate_discovery(base: BaseModel, mc: Metacontroller, batches: EpisodeBatches,
                        episodes: np.ndarray, chunk: int = 256) -> dict[str, Any]:
     """Held-out NLL, KL, switch alignment (β from the mean code, no sampling) and β traces."""
     nll_sum = kl_sum = 0.0
@@ -141,7 +149,7 @@ def evaluate_discovery(base: PinpadTransformer, mc: Metacontroller, batches: Epi
 _NOT_TRAINING = ("device", "steps", "checkpoint_every", "log_every", "steering_episodes")
 
 
-def _fingerprint(base: PinpadTransformer, mcfg: MetacontrollerConfig, cfg: DiscoverConfig, data: PinpadDataset) -> str:
+def _fingerprint(base: BaseModel, mcfg: MetacontrollerConfig, cfg: DiscoverConfig, data: PinpadDataset) -> str:
     digest = hashlib.sha256()
     for k, v in sorted(base.state_dict().items()):
         digest.update(k.encode())
@@ -152,13 +160,14 @@ def _fingerprint(base: PinpadTransformer, mcfg: MetacontrollerConfig, cfg: Disco
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def discover(base: PinpadTransformer, data: PinpadDataset, cfg: DiscoverConfig, workdir: Path | None = None,
-             log: Logger | None = None, progress: bool = False) -> tuple[Metacontroller, PinpadTransformer, dict[str, Any]]:
+def discover(base: BaseModel, data: PinpadDataset, cfg: DiscoverConfig, workdir: Path | None = None,
+             log: Logger | None = None, progress: bool = False) -> tuple[Metacontroller, BaseModel, dict[str, Any]]:
     """Train (or resume) a metacontroller on D*; returns it, the base (changed only if co-trained)
     and held-out metrics."""
     device = resolve_device(cfg.device)
     base = base.to(device)
-    mcfg = MetacontrollerConfig(d_model=base.cfg.d_model, layer=base.cfg.mid_layer, switch=cfg.switch)
+    mcfg = MetacontrollerConfig(d_model=base.cfg.d_model, layer=base.cfg.mid_layer, switch=cfg.switch,
+                                rank=cfg.controller_rank(base.cfg.d_model))
     fingerprint = _fingerprint(base, mcfg, cfg, data)
     with seeded(cfg.seed):  # α points and baselines train in parallel threads (irl/training/seeding.py)
         mc = Metacontroller(mcfg).to(device)
