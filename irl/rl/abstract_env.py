@@ -11,6 +11,10 @@ the grid, update the switch's history h_t = GRU(e_t, h_t−1), compute the next 
 Episodes advance in lockstep (one shared KV cache), so `step(z)` takes a code for every row and
 uses it only where `awaiting` is set; the other rows keep their code. With `switch="always"`
 (β ≡ 1) every live row awaits a code at every step: RL on a fresh code per action.
+
+Two worlds, one loop: the grid (`GridPinpadBatch`, the Transformer's KV cache, a sampled discrete
+move) and the ant (`AntPinpadBatch`, the Hawk's recurrent state, torques sampled from its Gaussian
+head and clipped to [−1, 1]).
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from irl.envs.ant_batch import AntPinpadBatch
 from irl.envs.grid import GridPinpadBatch
+from irl.models.hawk import HawkModel
 from irl.models.metacontroller import Metacontroller
 from irl.models.transformer import PinpadTransformer
 
@@ -35,10 +41,13 @@ class AbstractStep:
 
 
 class AbstractActionEnv:
-    """N grid episodes driven through codes z; see the module docstring."""
+    """N episodes (grid or ant) driven through codes z; see the module docstring."""
 
-    def __init__(self, base: PinpadTransformer, mc: Metacontroller, env: GridPinpadBatch, seed: int = 0,
-                 threshold: float = 0.5) -> None:
+    def __init__(self, base: PinpadTransformer | HawkModel, mc: Metacontroller, env: GridPinpadBatch | AntPinpadBatch,
+                 seed: int = 0, threshold: float = 0.5) -> None:
+        if isinstance(env, AntPinpadBatch) != isinstance(base, HawkModel):
+            raise TypeError(f"{type(base).__name__} cannot drive {type(env).__name__}: the grid needs the "
+                            "Transformer, the ant the Hawk")
         self.base, self.mc, self.env = base.eval(), mc.eval(), env
         self.layer = mc.cfg.layer
         self.threshold = threshold
@@ -52,16 +61,38 @@ class AbstractActionEnv:
         self.low_level_steps = 0
         self.decisions = np.zeros(n, dtype=np.int64)
 
+    @property
+    def num_envs(self) -> int:
+        return self.env.num_envs
+
     def _lower(self) -> Tensor:
+        """This step's residual at layer l, (N, 1, d), before any edit."""
+        if isinstance(self.env, AntPinpadBatch):
+            obs = torch.as_tensor(self.env.obs, dtype=torch.float32, device=self.device)
+            return self.base.step_lower(self.cache, obs, self.layer)[:, None]
         return self.base.step_lower(self.cache, torch.from_numpy(self.env.pos).to(self.device), self.layer)
+
+    def _act(self, x: Tensor) -> np.ndarray:
+        """Finish the step from the edited residual x (N, 1, d): sample an action, step the world."""
+        if isinstance(self.env, AntPinpadBatch):
+            out = self.base.step_upper(self.cache, x[:, 0], self.layer)
+            mean, std = out["action_mean"].float().cpu(), out["action_log_std"].float().exp().cpu()
+            torques = (mean + std * torch.randn(mean.shape, generator=self.gen)).clamp(-1.0, 1.0)
+            return self.env.step(torques.numpy())[0]
+        logits = self.base.step_upper(self.cache, x, self.layer)["action_logits"].float().cpu()
+        actions = torch.multinomial(torch.softmax(logits, -1), 1, generator=self.gen)[:, 0]
+        return self.env.step(actions.numpy())[0]
 
     @torch.no_grad()
     def reset(self) -> AbstractStep:
         """New episodes (the env draws solvable layouts); every row awaits its first code."""
         self.env.reset()
         n = self.env.num_envs
-        self.cache = self.base.init_cache(torch.from_numpy(self.env.colors).to(self.device),
-                                          torch.from_numpy(self.env.walls).to(self.device), self.env.config.horizon)
+        if isinstance(self.env, AntPinpadBatch):
+            self.cache = self.base.init_state(n, self.device)
+        else:
+            self.cache = self.base.init_cache(torch.from_numpy(self.env.colors).to(self.device),
+                                              torch.from_numpy(self.env.walls).to(self.device), self.env.config.horizon)
         self.h.zero_()
         self.z.zero_()
         self.e = self._lower()
@@ -84,10 +115,7 @@ class AbstractActionEnv:
         while True:
             a, b = self.mc.decode(self.z)
             x = self.mc.apply_edit(self.e, a[:, None], b[:, None])
-            logits = self.base.step_upper(self.cache, x, self.layer)["action_logits"].float().cpu()
-            actions = torch.multinomial(torch.softmax(logits, -1), 1, generator=self.gen)[:, 0]
-            r, _, _ = self.env.step(actions.numpy())
-            reward += r
+            reward += self._act(x)
             self.low_level_steps += 1
             _, self.h = self.mc.history(self.e.float(), self.h)
             if self.env.done.all():

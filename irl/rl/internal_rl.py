@@ -16,8 +16,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from irl.envs.ant import AntConfig
+from irl.envs.ant_batch import AntPinpadBatch
 from irl.envs.grid import GridConfig, GridPinpadBatch
 from irl.envs.tasks import TaskSet
+from irl.models.hawk import HawkModel
 from irl.models.metacontroller import Metacontroller
 from irl.models.transformer import PinpadTransformer
 from irl.rl.abstract_env import AbstractActionEnv
@@ -26,6 +29,7 @@ from irl.rl.ppo import batch_advantages, ppo_clip_loss
 from irl.training.seeding import seeded
 
 Logger = Callable[[int, dict[str, float]], None]
+BaseModel = PinpadTransformer | HawkModel
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ class Rollout:
 def collect(policy: CodePolicy, env: AbstractActionEnv, generator: torch.Generator, deterministic: bool = False) -> Rollout:
     """One batch of episodes in the abstract env; records every decision round."""
     step = env.reset()
-    n = env.env.num_envs
+    n = env.num_envs
     device = env.device
     state = policy.initial_state(n, device)
     obs, active, zs, logps = [], [], [], []
@@ -88,11 +92,15 @@ def collect(policy: CodePolicy, env: AbstractActionEnv, generator: torch.Generat
                    torch.from_numpy(returns).to(device), env.low_level_steps)
 
 
-def make_env(base: PinpadTransformer, mc: Metacontroller, env_cfg: GridConfig, task_set: TaskSet, n: int, seed: int) -> AbstractActionEnv:
+def make_env(base: BaseModel, mc: Metacontroller, env_cfg: GridConfig | AntConfig, task_set: TaskSet | str, n: int,
+             seed: int) -> AbstractActionEnv:
+    """The abstract env over n grid episodes (a TaskSet) or n ants (a task set name, e.g. "post")."""
+    if isinstance(env_cfg, AntConfig):
+        return AbstractActionEnv(base, mc, AntPinpadBatch(env_cfg, str(task_set), n, seed=seed), seed=seed)
     return AbstractActionEnv(base, mc, GridPinpadBatch(env_cfg, task_set, n, seed=seed), seed=seed)
 
 
-def train_internal_rl(base: PinpadTransformer, mc: Metacontroller, env_cfg: GridConfig, task_set: TaskSet,
+def train_internal_rl(base: BaseModel, mc: Metacontroller, env_cfg: GridConfig | AntConfig, task_set: TaskSet | str,
                       cfg: InternalRLConfig, device: torch.device, log: Logger | None = None) -> tuple[CodePolicy, dict[str, Any]]:
     """PPO on codes until the episode budget is spent; returns the policy and its learning curve."""
     log = log or (lambda step, metrics: None)
@@ -135,8 +143,8 @@ def train_internal_rl(base: PinpadTransformer, mc: Metacontroller, env_cfg: Grid
 
 
 @torch.no_grad()
-def oracle_code_success(base: PinpadTransformer, mc: Metacontroller, codes: torch.Tensor, env_cfg: GridConfig,
-                        task_set: TaskSet, episodes: int, seed: int) -> dict[str, float]:
+def oracle_code_success(base: BaseModel, mc: Metacontroller, codes: torch.Tensor, env_cfg: GridConfig | AntConfig,
+                        task_set: TaskSet | str, episodes: int, seed: int) -> dict[str, float]:
     """Success when every decision gets the code of the episode's true current subgoal (`codes`:
     (n_subgoals, n_z), e.g. `codes_by_subgoal`): what internal RL can reach with these codes."""
     env = make_env(base, mc, env_cfg, task_set, episodes, seed)
