@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 run: venv
 	dvc repro
 
-## the ant pipeline (ant/dvc.yaml): expert → collect → pretrain → probe → gt_controllers, discover
+## the ant pipeline (ant/dvc.yaml): expert → collect → pretrain → probe → gt_controllers, discover → internal_rl
 run-ant: venv
 	dvc repro ant/dvc.yaml
 

@@ -15,7 +15,7 @@ from flows.collect_ant import collect_ant_flow
 from flows.discover import discover_ant_flow, discover_grid_flow
 from flows.expert_ant import expert_ant_flow
 from flows.gt_controllers import gt_controllers_ant_flow, gt_controllers_grid_flow
-from flows.internal_rl import internal_rl_grid_flow
+from flows.internal_rl import internal_rl_ant_flow, internal_rl_grid_flow
 from flows.pipeline import grid_pipeline
 from flows.pretrain import pretrain_grid_flow
 from flows.pretrain_ant import pretrain_ant_flow
@@ -40,6 +40,7 @@ FLOWS = {
     "probe-ant": probe_ant_flow,
     "gt-controllers-ant": gt_controllers_ant_flow,
     "discover-ant": discover_ant_flow,
+    "internal-rl-ant": internal_rl_ant_flow,
 }
 
 

@@ -90,7 +90,7 @@ def test_dvc_repro_runs_the_ant_pipeline(isolated_tracking: Path) -> None:
         out = subprocess.run(["dvc", "repro", "ant/dvc.yaml"], cwd=repo, env=env, capture_output=True, text=True, timeout=900)
         assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
         runs = httpx.post(f"{api}/flow_runs/filter", json={}, timeout=30).json()
-        assert {r["state_type"] for r in runs} == {"COMPLETED"} and len(runs) == 6
+        assert {r["state_type"] for r in runs} == {"COMPLETED"} and len(runs) == 7
     lock = (repo / "ant" / "dvc.lock").read_text()
     assert "profiles.smoke.expert_ant" in lock and "data/ant/D_star" in lock
     expert = json.loads((repo / "metrics/ant/expert.json").read_text())
@@ -112,9 +112,13 @@ def test_dvc_repro_runs_the_ant_pipeline(isolated_tracking: Path) -> None:
     assert 0 <= disc["boundary_f1"] <= 1 and (repo / "plots/ant/beta_traces.png").is_file()
     mc_cfg = json.loads((repo / "models/ant/metacontroller/config.json").read_text())
     assert mc_cfg["config"]["rank"] == mc_cfg["config"]["d_model"] == 32  # full rank on the smoke Hawk
+    rl = json.loads((repo / "metrics/ant/internal_rl.json").read_text())
+    assert rl["task"] == "0-1-2-3" and rl["episode_budget"] == 4 and 0 <= rl["final_success"] <= 1
+    assert rl["expert_success_post"] == expert["success_post"]
+    assert rl["normalised_success"] == (rl["final_success"] / expert["success_post"] if expert["success_post"] else None)
     mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
     client = mlflow.MlflowClient()
-    for name in ("irl-ant-expert", "irl-ant-base", "irl-ant-gt-controllers", "irl-ant-metacontroller"):
+    for name in ("irl-ant-expert", "irl-ant-base", "irl-ant-gt-controllers", "irl-ant-metacontroller", "irl-ant-policy"):
         assert int(client.get_model_version_by_alias(name, "champion").version) == 1
     # a second repro has nothing to do; the grid pipeline (root dvc.yaml) was not touched
     again = subprocess.run(["dvc", "repro", "ant/dvc.yaml"], cwd=repo, env=env, capture_output=True, text=True, timeout=300)

@@ -37,7 +37,7 @@ def codes_by_subgoal(base: PinpadTransformer, mc: Metacontroller, batches: Episo
         sums.index_add_(0, g[keep], z[keep])
         counts.index_add_(0, g[keep], torch.ones(int(keep.sum())))
     if (counts == 0).any():
-        raise ValueError(f"codes_by_subgoal: no held-out step for subgoal(s) {torch.flatnonzero(counts == 0).tolist()}")
+        raise ValueError(f"codes_by_subgoal: no held-out step for subgoal(s) {torch.nonzero(counts == 0).flatten().tolist()}")
     return sums / counts[:, None]
 
 
