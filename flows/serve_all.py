@@ -9,7 +9,7 @@ from __future__ import annotations
 from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
 
-from flows.baselines import baselines_grid_flow
+from flows.baselines import baselines_ant_flow, baselines_grid_flow
 from flows.collect import collect_grid_flow
 from flows.collect_ant import collect_ant_flow
 from flows.discover import discover_ant_flow, discover_grid_flow
@@ -41,6 +41,7 @@ FLOWS = {
     "gt-controllers-ant": gt_controllers_ant_flow,
     "discover-ant": discover_ant_flow,
     "internal-rl-ant": internal_rl_ant_flow,
+    "baselines-ant": baselines_ant_flow,
 }
 
 

@@ -90,7 +90,7 @@ def test_dvc_repro_runs_the_ant_pipeline(isolated_tracking: Path) -> None:
         out = subprocess.run(["dvc", "repro", "ant/dvc.yaml"], cwd=repo, env=env, capture_output=True, text=True, timeout=900)
         assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
         runs = httpx.post(f"{api}/flow_runs/filter", json={}, timeout=30).json()
-        assert {r["state_type"] for r in runs} == {"COMPLETED"} and len(runs) == 7
+        assert {r["state_type"] for r in runs} == {"COMPLETED"} and len(runs) == 8
     lock = (repo / "ant" / "dvc.lock").read_text()
     assert "profiles.smoke.expert_ant" in lock and "data/ant/D_star" in lock
     expert = json.loads((repo / "metrics/ant/expert.json").read_text())
@@ -116,6 +116,9 @@ def test_dvc_repro_runs_the_ant_pipeline(isolated_tracking: Path) -> None:
     assert rl["task"] == "0-1-2-3" and rl["episode_budget"] == 4 and 0 <= rl["final_success"] <= 1
     assert rl["expert_success_post"] == expert["success_post"]
     assert rl["normalised_success"] == (rl["final_success"] / expert["success_post"] if expert["success_post"] else None)
+    bl = json.loads((repo / "metrics/ant/baselines.json").read_text())
+    assert set(bl["methods"]) == {"raw_action", "beta_always"} and bl["episode_budget"] == rl["episode_budget"]
+    assert all(0 <= m["final_success"] <= 1 for m in bl["methods"].values()) and (repo / "plots/ant/rl_methods.png").is_file()
     mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
     client = mlflow.MlflowClient()
     for name in ("irl-ant-expert", "irl-ant-base", "irl-ant-gt-controllers", "irl-ant-metacontroller", "irl-ant-policy"):
