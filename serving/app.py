@@ -20,11 +20,12 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import APIKeyHeader
 
 from irl.agents import render
+from irl.agents.ant import AntBundle, encode_frames, load_ant_local, load_ant_registry, trace_ant_episode
 from irl.agents.bundle import ModelBundle, load_local, load_registry
 from irl.agents.trace import describe_task, trace_episode
 from serving.limits import BodyLimit
-from serving.schemas import (ACTION_NAMES, ActIn, ActOut, ErrorOut, ModelsOut, ReadyOut, ReloadIn, RolloutIn, RolloutOut,
-                             SessionIn, SessionOut, SteerIn, SteerOut)
+from serving.schemas import (ACTION_NAMES, ActIn, ActOut, AntRolloutIn, AntRolloutOut, ErrorOut, ModelsOut, ReadyOut,
+                             ReloadIn, RolloutIn, RolloutOut, SessionIn, SessionOut, SteerIn, SteerOut)
 from serving.sessions import Runtime, SessionError, SessionManager
 from serving.settings import Settings
 
@@ -51,6 +52,19 @@ def load_bundle(settings: Settings, source: str | None = None, alias: str | None
     return load_local(settings.models_dir, settings.device), "local"
 
 
+def load_ant(settings: Settings, source: str | None = None, alias: str | None = None) -> tuple[AntBundle | None, str | None]:
+    """The ant's bundle, optional: (None, why) when it is not there or does not load."""
+    source = source or settings.source
+    if source == "auto":
+        source = settings.resolved_source()
+    try:
+        if source == "registry":
+            return load_ant_registry(alias or settings.alias, settings.device), None
+        return load_ant_local(settings.ant_models_dir, settings.device), None
+    except (OSError, LookupError, ValueError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
 
@@ -66,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             manager.swap(Runtime.create(bundle, settings.max_sessions, 1, source))
         except (OSError, LookupError, ValueError) as exc:  # not ready; /readyz says why, reload may fix it
             app.state.load_error = f"{type(exc).__name__}: {exc}"
+        app.state.ant, app.state.ant_error = await asyncio.to_thread(load_ant, settings)
         gc.freeze()  # start-up objects (models, libraries) leave the collector's scans: steadier latency
         yield
         await manager.stop()
@@ -112,15 +127,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               413: {"description": "request body too large", **ERROR},
                               503: {"description": "models not loaded", **ERROR}})
 
-    def models_out(rt: Runtime) -> ModelsOut:
+    def models_out(rt: Runtime, state) -> ModelsOut:
         b = rt.bundle
+        ant: AntBundle | None = state.ant
         return ModelsOut(generation=rt.generation, source=rt.source, loaded_at=rt.loaded_at, env=b.env.to_dict(),
                          policies=["internal-rl", "base"] + (["gt-controllers"] if b.gt_controllers is not None else []),
-                         n_subgoals=b.n_subgoals, models=[i.to_dict() for i in b.info])
+                         n_subgoals=b.n_subgoals, models=[i.to_dict() for i in b.info],
+                         ant_models=[i.to_dict() for i in ant.info] if ant is not None else [], ant_error=state.ant_error)
 
     @v1.get("/models", response_model=ModelsOut, tags=["models"], operation_id="list_models")
     def models(request: Request) -> ModelsOut:
-        return models_out(runtime(request))
+        return models_out(runtime(request), request.app.state)
 
     @v1.post("/models/reload", response_model=ModelsOut, tags=["models"], operation_id="reload_models")
     async def reload(body: ReloadIn, request: Request) -> ModelsOut:
@@ -135,7 +152,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             rt = Runtime.create(bundle, settings.max_sessions, state.generation, source)
             state.manager.swap(rt)
             state.load_error = None
-        return models_out(rt)
+            state.ant, state.ant_error = await asyncio.to_thread(load_ant, settings, body.source, body.alias)
+        return models_out(rt, state)
 
     @v1.post("/rollouts", response_model=RolloutOut, tags=["rollouts"], operation_id="rollout")
     def rollouts(body: RolloutIn, request: Request) -> RolloutOut:
@@ -157,6 +175,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             out.frames_png = [base64.b64encode(f).decode() for f in render.png_frames(traj)]
         elif body.frames == "gif":
             out.gif = base64.b64encode(render.gif(traj)).decode()
+        return out
+
+    @v1.post("/ant/rollouts", response_model=AntRolloutOut, tags=["rollouts"], operation_id="ant_rollout")
+    def ant_rollouts(body: AntRolloutIn, request: Request) -> AntRolloutOut:
+        """One ant episode: the torso's xy trace, torques, codes, β and switches; optional MuJoCo frames."""
+        ant: AntBundle | None = request.app.state.ant
+        if ant is None:
+            raise HTTPException(503, f"ant models not loaded: {request.app.state.ant_error}")
+        if body.max_steps is not None and body.max_steps > settings.max_rollout_steps:
+            raise invalid(("max_steps",), f"at most {settings.max_rollout_steps}")
+        try:
+            traj, images = trace_ant_episode(ant, body.task, body.seed, body.policy, body.max_steps, body.greedy,
+                                             frames=body.frames != "none")
+        except ValueError as exc:  # a task spec the ant's task table does not hold
+            raise invalid(("task",), str(exc)) from None
+        out = AntRolloutOut(generation=request.app.state.generation, **traj.to_dict())
+        if body.frames == "png":
+            out.frames_png = [base64.b64encode(f).decode() for f in encode_frames(images, "png")]
+        elif body.frames == "gif":
+            out.gif = base64.b64encode(encode_frames(images, "gif")).decode()
         return out
 
     links = {name: {"operationId": op, "parameters": {"sid": "$response.body#/id"}}

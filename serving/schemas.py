@@ -44,6 +44,8 @@ class ModelsOut(BaseModel):
     policies: list[str]
     n_subgoals: int
     models: list[ModelInfoOut]
+    ant_models: list[ModelInfoOut] = Field([], description="the ant's models, when they are loaded")
+    ant_error: str | None = Field(None, description="why the ant is not served, when it is not")
 
 
 class ReloadIn(Strict):
@@ -134,3 +136,37 @@ class SteerIn(Strict):
 class SteerOut(BaseModel):
     id: str
     steering: str
+
+
+class AntRolloutIn(Strict):
+    task: str = Field("post", max_length=200, description="'post' (0-1-2-3), 'pretrain' or colors like '0-2-1'")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="draws the layout, start, yaw and the sampled torques")
+    policy: Literal["internal-rl", "base"] = "internal-rl"
+    max_steps: int | None = Field(None, ge=1, description="cut the episode short (at most the horizon)")
+    greedy: bool = Field(False, description="mean torques (and π's mean code) instead of sampling")
+    frames: Literal["none", "png", "gif"] = "none"
+
+
+class AntRolloutOut(BaseModel):
+    env: str = "ant"
+    size: int
+    cell_size: float
+    colors: list[int] = Field(description="cell of each color; cell = row * size + col, row 0 at +y")
+    walls: list[int]
+    task: list[int]
+    policy: str
+    xy: list[list[float]] = Field(description="torso (x, y) in metres before each step and after the last")
+    torques: list[list[float]]
+    beta: list[float | None]
+    z: list[list[float] | None]
+    target: list[int]
+    switches: list[int]
+    reward: float
+    success: bool
+    progress: int
+    steps: int
+    outcome: str | None
+    truncated: bool
+    frames_png: list[str] | None = Field(None, description="base64 PNG per step (frames=png), overhead camera")
+    gif: str | None = Field(None, description="base64 GIF (frames=gif)")
+    generation: int

@@ -26,6 +26,7 @@ def _int(name: str, default: int, lo: int = 1) -> int:
 class Settings:
     source: str = "auto"  # registry when MLFLOW_TRACKING_URI is set, else the local store
     models_dir: Path = Path("models/grid")
+    ant_models_dir: Path = Path("models/ant")  # optional: the ant is served when its models exist
     alias: str = "champion"
     api_key: str | None = None
     max_sessions: int = 256
@@ -42,6 +43,7 @@ class Settings:
         return cls(
             source=source,
             models_dir=Path(os.environ.get("IRL_MODELS_DIR", "models/grid")),
+            ant_models_dir=Path(os.environ.get("IRL_ANT_MODELS_DIR", "models/ant")),
             alias=os.environ.get("IRL_MODEL_ALIAS", "champion"),
             api_key=os.environ.get("IRL_API_KEY") or None,
             max_sessions=_int("IRL_MAX_SESSIONS", 256),

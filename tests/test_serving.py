@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.bundle_helpers import GRID, make_store
+from tests.bundle_helpers import ANT, GRID, make_ant_store, make_store
 from tests.servers import policy_server
 
 OBS = {"agent": 12, "colors": [0, 1, 2, 3, 4, 5, 6, 7], "walls": [20, 21, 22, 23]}
@@ -25,7 +25,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def url(store: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
-    env = {"IRL_MODEL_SOURCE": "local", "IRL_MODELS_DIR": str(store), "IRL_MAX_SESSIONS": "6",
+    ant = make_ant_store(tmp_path_factory.mktemp("ant-store"))
+    env = {"IRL_MODEL_SOURCE": "local", "IRL_MODELS_DIR": str(store), "IRL_ANT_MODELS_DIR": str(ant), "IRL_MAX_SESSIONS": "6",
            "IRL_SESSION_TTL_S": "3", "IRL_MAX_ROLLOUT_STEPS": "200"}
     with policy_server(tmp_path_factory.mktemp("srv"), env) as u:
         yield u
@@ -44,6 +45,7 @@ def test_health_readiness_and_models(url: str, store: Path) -> None:
     assert {i["role"] for i in m["models"]} == {"base", "metacontroller", "policy", "gt_controllers"}
     assert all(i["source"] == "local" and i["location"].startswith(str(store)) for i in m["models"])
     assert m["env"] == GRID and m["policies"] == ["internal-rl", "base", "gt-controllers"] and m["n_subgoals"] == 4
+    assert {i["role"] for i in m["ant_models"]} == {"base", "metacontroller", "policy"} and m["ant_error"] is None
     assert "/v1/sessions/{sid}/act" in httpx.get(f"{url}/openapi.json").json()["paths"]
 
 
@@ -63,6 +65,31 @@ def test_rollouts_return_the_whole_trajectory(url: str, policy: str) -> None:
         assert r["switches"] == [t for t, b in enumerate(r["beta"]) if b > 0.5]
     again = httpx.post(f"{url}/v1/rollouts", json={**body, "frames": "gif"}, timeout=60).json()
     assert again["actions"] == r["actions"] and again["gif"] and again["frames_png"] is None
+
+
+@pytest.mark.parametrize("policy", ["internal-rl", "base"])
+def test_ant_rollouts_return_the_xy_trace_codes_and_frames(url: str, policy: str) -> None:
+    r = httpx.post(f"{url}/v1/ant/rollouts", json={"seed": 3, "policy": policy, "frames": "gif"}, timeout=120)
+    assert r.status_code == 200, r.text
+    t = r.json()
+    n = t["steps"]
+    assert t["env"] == "ant" and t["task"] == [0, 1, 2, 3] and t["policy"] == policy and 1 <= n <= ANT["horizon"]
+    assert len(t["xy"]) == n + 1 and len(t["torques"]) == len(t["beta"]) == len(t["z"]) == len(t["target"]) == n
+    assert all(len(a) == 8 and all(-1 <= x <= 1 for x in a) for a in t["torques"])
+    assert t["outcome"] in ("success", "wrong_color", "wall", "left_grid", "fell", "timeout")
+    if policy == "internal-rl":  # a code from the first step on; β decides the later switches
+        assert t["switches"][0] == 0 and all(len(z) == 8 for z in t["z"])
+        assert all(t["beta"][k] > 0.5 for k in t["switches"][1:])
+        assert all(t["z"][k] == t["z"][k - 1] for k in range(1, n) if k not in t["switches"])
+    else:
+        assert t["switches"] == [] and set(map(str, t["z"])) == {"None"}
+    import base64
+    assert base64.b64decode(t["gif"])[:6] in (b"GIF87a", b"GIF89a")
+    same = httpx.post(f"{url}/v1/ant/rollouts", json={"seed": 3, "policy": policy}, timeout=120).json()
+    assert same["xy"] == t["xy"]  # the seed fixes the layout, start, yaw and torques; frames change nothing
+    assert fields(httpx.post(f"{url}/v1/ant/rollouts", json={"max_steps": 5000}, timeout=30)) == [["body", "max_steps"]]
+    assert fields(httpx.post(f"{url}/v1/ant/rollouts", json={"task": "0-9"}, timeout=30)) == [["body", "task"]]
+    assert fields(httpx.post(f"{url}/v1/ant/rollouts", json={"policy": "gt-controllers"}, timeout=30)) == [["body", "policy"]]
 
 
 def test_bad_rollout_requests_name_the_field(url: str) -> None:
@@ -191,10 +218,13 @@ def test_api_key_guards_every_v1_route(store: Path, tmp_path: Path) -> None:
 
 def test_not_ready_without_models_then_reload(store: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
-    with policy_server(tmp_path, {"IRL_MODEL_SOURCE": "local", "IRL_MODELS_DIR": str(empty)}) as u:
+    with policy_server(tmp_path, {"IRL_MODEL_SOURCE": "local", "IRL_MODELS_DIR": str(empty),
+                                  "IRL_ANT_MODELS_DIR": str(empty / "ant")}) as u:
         ready = httpx.get(f"{u}/readyz")
         assert ready.status_code == 503 and "does not exist" in ready.json()["error"]
         assert httpx.post(f"{u}/v1/rollouts", json={}).status_code == 503
+        ant = httpx.post(f"{u}/v1/ant/rollouts", json={})
+        assert ant.status_code == 503 and "ant models not loaded" in ant.json()["detail"]
         import shutil
         shutil.copytree(store, empty)
         assert httpx.post(f"{u}/v1/models/reload", json={}, timeout=60).status_code == 200

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,13 +105,18 @@ def _check_lineage(models: dict[str, tuple[torch.nn.Module, dict[str, Any]]]) ->
                              f"loaded comes from run {have}")
 
 
-def load_local(store: str | Path, device: str = "cpu") -> ModelBundle:
-    """The bundle from a model store laid out like `models/grid/` (the DVC outs)."""
+Assemble = Callable[[dict[str, tuple[torch.nn.Module, dict[str, Any]]], list[ModelInfo]], Any]
+
+
+def load_local(store: str | Path, device: str = "cpu", roles: dict[str, tuple[str, str, bool]] = ROLES,
+               assemble: Assemble = _assemble) -> Any:
+    """The bundle from a model store laid out like `models/grid/` (the DVC outs); `roles` and
+    `assemble` name another environment's models (irl.agents.ant)."""
     store = Path(store).resolve()
     if not store.is_dir():
         raise FileNotFoundError(f"model store {store} does not exist (run `make run` first)")
     models, info = {}, []
-    for role, (sub, name, required) in ROLES.items():
+    for role, (sub, name, required) in roles.items():
         path = store / sub
         if not path.is_dir():
             if required:
@@ -119,10 +125,11 @@ def load_local(store: str | Path, device: str = "cpu") -> ModelBundle:
         models[role] = load_model(path, device)
         info.append(ModelInfo(role, name, "local", str(path), run_id=models[role][1].get("meta", {}).get("mlflow_run_id")))
     _check_lineage(models)
-    return _assemble(models, info)
+    return assemble(models, info)
 
 
-def load_registry(alias: str = "champion", device: str = "cpu") -> ModelBundle:
+def load_registry(alias: str = "champion", device: str = "cpu", roles: dict[str, tuple[str, str, bool]] = ROLES,
+                  assemble: Assemble = _assemble) -> Any:
     """The bundle from the MLflow registry (MLFLOW_TRACKING_URI, else ./mlflow.db), `name@alias`."""
     import mlflow
 
@@ -142,7 +149,7 @@ def load_registry(alias: str = "champion", device: str = "cpu") -> ModelBundle:
                                   version.run_id, note))
 
         def by_alias(role: str, required: bool, note: str | None = None) -> bool:
-            name = ROLES[role][1]
+            name = roles[role][1]
             try:
                 version = client.get_model_version_by_alias(name, alias)
             except mlflow.exceptions.MlflowException:
@@ -155,7 +162,7 @@ def load_registry(alias: str = "champion", device: str = "cpu") -> ModelBundle:
         by_alias("policy", True)
         meta = models["policy"][1].get("meta", {})
         for role in ("base", "metacontroller"):
-            name, run_id = ROLES[role][1], meta.get(f"{role}_run_id")
+            name, run_id = roles[role][1], meta.get(f"{role}_run_id")
             # the version the policy was trained with, whatever the alias points at now
             versions = client.search_model_versions(f"name='{name}' and run_id='{run_id}'") if run_id else []
             if versions:
@@ -163,8 +170,10 @@ def load_registry(alias: str = "champion", device: str = "cpu") -> ModelBundle:
             else:
                 by_alias(role, True, "by alias: the policy records no training lineage for it" if not run_id else
                          f"by alias: run {run_id} that trained the policy has no registered version")
-        by_alias("gt_controllers", False)
+        for role, (_, _, required) in roles.items():
+            if role not in models:
+                by_alias(role, required)
     _check_lineage(models)
-    order = list(ROLES)
+    order = list(roles)
     info.sort(key=lambda i: order.index(i.role))
-    return _assemble(models, info)
+    return assemble(models, info)
