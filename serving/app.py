@@ -24,8 +24,10 @@ from irl.agents.ant import AntBundle, encode_frames, load_ant_local, load_ant_re
 from irl.agents.bundle import ModelBundle, load_local, load_registry
 from irl.agents.trace import describe_task, trace_episode
 from serving.limits import BodyLimit
-from serving.schemas import (ACTION_NAMES, ActIn, ActOut, AntRolloutIn, AntRolloutOut, ErrorOut, ModelsOut, ReadyOut,
-                             ReloadIn, RolloutIn, RolloutOut, SessionIn, SessionOut, SteerIn, SteerOut)
+from serving.ant_sessions import AntSessions
+from serving.schemas import (ACTION_NAMES, ActIn, ActOut, AntActIn, AntActOut, AntRolloutIn, AntRolloutOut, AntSessionIn,
+                             AntSessionOut, ErrorOut, ModelsOut, ReadyOut, ReloadIn, RolloutIn, RolloutOut, SessionIn,
+                             SessionOut, SteerIn, SteerOut)
 from serving.sessions import Runtime, SessionError, SessionManager
 from serving.settings import Settings
 
@@ -81,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except (OSError, LookupError, ValueError) as exc:  # not ready; /readyz says why, reload may fix it
             app.state.load_error = f"{type(exc).__name__}: {exc}"
         app.state.ant, app.state.ant_error = await asyncio.to_thread(load_ant, settings)
+        app.state.ant_sessions = AntSessions(settings.max_sessions, settings.session_ttl_s)
         gc.freeze()  # start-up objects (models, libraries) leave the collector's scans: steadier latency
         yield
         await manager.stop()
@@ -180,9 +183,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @v1.post("/ant/rollouts", response_model=AntRolloutOut, tags=["rollouts"], operation_id="ant_rollout")
     def ant_rollouts(body: AntRolloutIn, request: Request) -> AntRolloutOut:
         """One ant episode: the torso's xy trace, torques, codes, β and switches; optional MuJoCo frames."""
-        ant: AntBundle | None = request.app.state.ant
-        if ant is None:
-            raise HTTPException(503, f"ant models not loaded: {request.app.state.ant_error}")
+        ant = ant_bundle(request)
         if body.max_steps is not None and body.max_steps > settings.max_rollout_steps:
             raise invalid(("max_steps",), f"at most {settings.max_rollout_steps}")
         try:
@@ -196,6 +197,37 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         elif body.frames == "gif":
             out.gif = base64.b64encode(encode_frames(images, "gif")).decode()
         return out
+
+    def ant_bundle(request: Request) -> AntBundle:
+        ant: AntBundle | None = request.app.state.ant
+        if ant is None:
+            raise HTTPException(503, f"ant models not loaded: {request.app.state.ant_error}")
+        return ant
+
+    ant_links = {name: {"operationId": op, "parameters": {"sid": "$response.body#/id"}}
+                 for name, op in (("act", "ant_act"), ("end", "end_ant_session"))}
+
+    @v1.post("/ant/sessions", response_model=AntSessionOut, status_code=201, tags=["sessions"],
+             operation_id="create_ant_session",
+             responses={201: {"links": ant_links}, 429: {"description": "session limit reached", **ERROR}})
+    def create_ant_session(body: AntSessionIn, request: Request) -> AntSessionOut:
+        """A session for a client that steps its own ant simulator: send each observation, get torques."""
+        ant = ant_bundle(request)
+        s = request.app.state.ant_sessions.create(ant, body.policy, body.greedy, body.seed)
+        return AntSessionOut(id=s.id, policy=body.policy, obs_dim=ant.base.cfg.obs_dim, horizon=ant.env.horizon,
+                             ttl_s=settings.session_ttl_s, generation=request.app.state.generation)
+
+    @v1.post("/ant/sessions/{sid}/act", response_model=AntActOut, tags=["sessions"], operation_id="ant_act",
+             responses={404: {"description": "no such session", **ERROR},
+                        409: {"description": "conflicts with the session's state", **ERROR}})
+    def ant_act(sid: str, body: AntActIn, request: Request) -> AntActOut:
+        out, step = request.app.state.ant_sessions.act(sid, body.observation, body.reset)
+        return AntActOut(torques=[float(x) for x in out.torques], beta=out.beta, switched=out.switched, z=out.z, step=step)
+
+    @v1.delete("/ant/sessions/{sid}", status_code=204, tags=["sessions"], operation_id="end_ant_session",
+               responses={404: {"description": "no such session", **ERROR}})
+    def end_ant_session(sid: str, request: Request) -> None:
+        request.app.state.ant_sessions.end(sid)
 
     links = {name: {"operationId": op, "parameters": {"sid": "$response.body#/id"}}
              for name, op in (("act", "act"), ("steer", "steer"), ("end", "end_session"))}

@@ -170,3 +170,31 @@ class AntRolloutOut(BaseModel):
     frames_png: list[str] | None = Field(None, description="base64 PNG per step (frames=png), overhead camera")
     gif: str | None = Field(None, description="base64 GIF (frames=gif)")
     generation: int
+
+
+class AntSessionIn(Strict):
+    policy: Literal["internal-rl", "base"] = "internal-rl"
+    greedy: bool = Field(False, description="mean torques (and π's mean code) instead of sampling")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="seeds the session's sampled torques and codes")
+
+
+class AntSessionOut(BaseModel):
+    id: str
+    policy: str
+    obs_dim: int = Field(description="length of the observation each act must send (AntPinpad-v0's)")
+    horizon: int
+    ttl_s: int
+    generation: int
+
+
+class AntActIn(Strict):
+    observation: list[float] = Field(min_length=1, max_length=256, description="AntPinpad-v0's observation vector")
+    reset: bool = Field(False, description="start a new episode in this session with this observation")
+
+
+class AntActOut(BaseModel):
+    torques: list[float] = Field(description="the 8 joint torques, in [-1, 1]")
+    beta: float | None
+    switched: bool
+    z: list[float] | None
+    step: int = Field(description="index of this step in the session's episode")

@@ -92,6 +92,39 @@ def test_ant_rollouts_return_the_xy_trace_codes_and_frames(url: str, policy: str
     assert fields(httpx.post(f"{url}/v1/ant/rollouts", json={"policy": "gt-controllers"}, timeout=30)) == [["body", "policy"]]
 
 
+def test_an_ant_session_driven_by_the_clients_simulator_retraces_the_servers_rollout(url: str) -> None:
+    """A client stepping its own AntPinpad-v0 through act gets the torques the server's own rollout
+    of the same seed executed: the same xy trace, step for step."""
+    import numpy as np
+
+    from irl.envs.ant import AntConfig, AntPinpadEnv
+
+    want = httpx.post(f"{url}/v1/ant/rollouts", json={"seed": 5}, timeout=120).json()
+    created = httpx.post(f"{url}/v1/ant/sessions", json={"seed": 5}, timeout=30)
+    assert created.status_code == 201, created.text
+    sid, info = created.json()["id"], created.json()
+    env = AntPinpadEnv(task="post", **AntConfig(**ANT).to_dict())
+    obs, _ = env.reset(seed=5)
+    assert info["obs_dim"] == obs.shape[0] and info["horizon"] == ANT["horizon"]
+    xy, switches, done, step = [env.data.qpos[:2].tolist()], [], False, 0
+    while not done:
+        r = httpx.post(f"{url}/v1/ant/sessions/{sid}/act", json={"observation": obs.tolist()}, timeout=30)
+        assert r.status_code == 200, r.text
+        out = r.json()
+        assert out["step"] == step and len(out["torques"]) == 8
+        if out["switched"]:
+            switches.append(step)
+        obs, _, term, trunc, _ = env.step(np.array(out["torques"], dtype=np.float32))
+        xy.append(env.data.qpos[:2].tolist())
+        done, step = term or trunc, step + 1
+    np.testing.assert_allclose(xy, want["xy"], rtol=1e-5, atol=1e-5)
+    assert switches == want["switches"]
+    bad = httpx.post(f"{url}/v1/ant/sessions/{sid}/act", json={"observation": [0.0] * 3, "reset": True}, timeout=30)
+    assert fields(bad) == [["body", "observation"]]
+    assert httpx.delete(f"{url}/v1/ant/sessions/{sid}", timeout=30).status_code == 204
+    assert httpx.post(f"{url}/v1/ant/sessions/{sid}/act", json={"observation": obs.tolist()}, timeout=30).status_code == 404
+
+
 def test_bad_rollout_requests_name_the_field(url: str) -> None:
     post = lambda body: httpx.post(f"{url}/v1/rollouts", json=body, timeout=30)  # noqa: E731
     assert fields(post({"task": "0-0"})) == [["body", "task"]]

@@ -93,58 +93,92 @@ class AntTrajectory:
         return asdict(self)
 
 
-@torch.no_grad()
+@dataclass(frozen=True)
+class AntStep:
+    torques: np.ndarray  # (8,) in [−1, 1], what the ant executes
+    beta: float | None  # the switch value (internal-rl)
+    switched: bool  # a new code took over at this step
+    z: list[float] | None  # the code in force (internal-rl)
+
+
+class AntActor:
+    """One ant episode's acting state (Hawk recurrent state, switch history, code, π's state):
+    `act(obs)` → the torques for this step. What a rollout and a REST session step through."""
+
+    def __init__(self, bundle: AntBundle, policy: str = "internal-rl", greedy: bool = False, seed: int = 0) -> None:
+        if policy not in ANT_POLICIES:
+            raise ValueError(f"policy {policy!r}: expected one of {ANT_POLICIES}")
+        self.bundle, self.policy, self.greedy = bundle, policy, greedy
+        self.obs_dim = bundle.base.cfg.obs_dim
+        self.gen = torch.Generator(device="cpu").manual_seed(seed)
+        self.reset()
+
+    def reset(self) -> None:
+        b = self.bundle
+        dev = next(b.base.parameters()).device
+        self.state = b.base.init_state(1, dev)
+        self.h = torch.zeros(1, b.metacontroller.cfg.d_history, device=dev)
+        self.z = torch.zeros(1, b.metacontroller.cfg.n_z, device=dev)
+        self.pstate = b.policy.initial_state(1, dev)
+        self.steps = 0
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray) -> AntStep:
+        obs = np.asarray(obs, dtype=np.float32)
+        if obs.shape != (self.obs_dim,) or not np.isfinite(obs).all():
+            raise ValueError(f"observation: expected {self.obs_dim} finite numbers, got shape {obs.shape}")
+        b = self.bundle
+        base, mc, pi = b.base, b.metacontroller, b.policy
+        dev = next(base.parameters()).device
+        o = torch.as_tensor(obs, device=dev)[None]
+        beta, switched = None, False
+        if self.policy == "internal-rl":
+            e = base.step_lower(self.state, o, b.layer)
+            beta = 1.0 if self.steps == 0 or mc.cfg.switch == "always" else float(mc.switch_prob(e.float(), self.h, self.z)[0])
+            if beta > 0.5:
+                self.z, _, self.pstate = pi.act(e.float(), self.pstate, torch.ones(1, dtype=torch.bool, device=dev),
+                                                self.gen, deterministic=self.greedy)
+                switched = True
+            a_, b_ = mc.decode(self.z)
+            out = base.step_upper(self.state, mc.apply_edit(e, a_, b_), b.layer)
+            _, hh = mc.history(e.float()[:, None], self.h[None])
+            self.h = hh[0]
+        else:
+            out = base.step(self.state, o)
+        mean, std = out["action_mean"].float().cpu(), out["action_log_std"].float().exp().cpu()
+        a = mean if self.greedy else mean + std * torch.randn(mean.shape, generator=self.gen)
+        self.steps += 1
+        return AntStep(a.clamp(-1.0, 1.0)[0].numpy(), beta, switched,
+                       self.z[0].tolist() if self.policy == "internal-rl" else None)
+
+
 def trace_ant_episode(bundle: AntBundle, task: str = "post", seed: int = 0, policy: str = "internal-rl",
                       max_steps: int | None = None, greedy: bool = False, frames: bool = False,
                       frame_size: int = 160) -> tuple[AntTrajectory, list[np.ndarray]]:
     """One ant episode of `task` ("post", "pretrain" or colors like "0-1-2") on a layout drawn from `seed`;
     with `frames`, the overhead camera's RGB image before each step and after the last."""
-    if policy not in ANT_POLICIES:
-        raise ValueError(f"policy {policy!r}: expected one of {ANT_POLICIES}")
     if max_steps is not None and max_steps < 1:
         raise ValueError(f"max_steps={max_steps}: must be >= 1")
+    actor = AntActor(bundle, policy, greedy, seed)
     resolve_tasks(task, "ant", bundle.env.n_colors)  # validates the task spec
     env = AntPinpadEnv(task=task, render_mode="rgb_array" if frames else None, width=frame_size, height=frame_size,
                        **bundle.env.to_dict())
-    base, mc, pi = bundle.base, bundle.metacontroller, bundle.policy
-    dev = next(base.parameters()).device
-    gen = torch.Generator(device="cpu").manual_seed(seed)
     obs, _ = env.reset(seed=seed)
     limit = env.cfg.horizon if max_steps is None else min(max_steps, env.cfg.horizon)
     traj = AntTrajectory(env.cfg.size, env.cfg.cell_size, env.colors.tolist(), env.walls.tolist(), list(env.task), policy,
                          [env.data.qpos[:2].tolist()], [], [], [], [], [])
     images = [env.render()] if frames else []
-    state = base.init_state(1, dev)
-    h = torch.zeros(1, mc.cfg.d_history, device=dev)
-    z = torch.zeros(1, mc.cfg.n_z, device=dev)
-    pstate = pi.initial_state(1, dev)
     done = False
     while not done and traj.steps < limit:
-        o = torch.as_tensor(obs, dtype=torch.float32, device=dev)[None]
-        beta: float | None = None
-        if policy == "internal-rl":
-            e = base.step_lower(state, o, bundle.layer)
-            b = 1.0 if traj.steps == 0 or mc.cfg.switch == "always" else float(mc.switch_prob(e.float(), h, z)[0])
-            if b > 0.5:
-                code, _, pstate = pi.act(e.float(), pstate, torch.ones(1, dtype=torch.bool, device=dev), gen,
-                                         deterministic=greedy)
-                z = code
-                traj.switches.append(traj.steps)
-            a_, b_ = mc.decode(z)
-            out = base.step_upper(state, mc.apply_edit(e, a_, b_), bundle.layer)
-            _, hh = mc.history(e.float()[:, None], h[None])
-            h, beta = hh[0], b
-        else:
-            out = base.step(state, o)
-        mean, std = out["action_mean"].float().cpu(), out["action_log_std"].float().exp().cpu()
-        a = mean if greedy else mean + std * torch.randn(mean.shape, generator=gen)
-        torques = a.clamp(-1.0, 1.0)[0].numpy()
+        step = actor.act(obs)
         traj.target.append(int(env.task[min(env.progress, len(env.task) - 1)]))
-        obs, r, term, trunc, info = env.step(torques)
+        if step.switched:
+            traj.switches.append(traj.steps)
+        obs, r, term, trunc, info = env.step(step.torques)
         done = term or trunc
-        traj.torques.append([round(float(x), 4) for x in torques])
-        traj.beta.append(beta)
-        traj.z.append(z[0].tolist() if policy == "internal-rl" else None)
+        traj.torques.append([round(float(x), 4) for x in step.torques])
+        traj.beta.append(step.beta)
+        traj.z.append(step.z)
         traj.xy.append(env.data.qpos[:2].tolist())
         traj.reward += float(r)
         traj.steps += 1
