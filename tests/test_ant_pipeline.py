@@ -71,6 +71,29 @@ def test_visits_and_success_pay_their_bonuses_and_success_keeps_the_healthy_bonu
     assert (info["event"], term, r) == ("wrong_color", True, 0.0)
 
 
+def test_training_may_ignore_missteps_but_not_falls() -> None:
+    """task_terminations=False (expert training): a wrong color is reported, not terminal; a fall still ends it."""
+    env = AntExpertEnv(AntPinpadEnv(task="0-1-2"), reward=AntRewardConfig(task_terminations=False))
+    env.reset(seed=0)
+    ant = env.ant
+    layout(ant, (0, 1))
+    env.paths = CellPaths(ant)
+    place(ant, 6)  # color 1 before color 0
+    _, _, term, _, info = env.step(np.zeros(8, dtype=np.float32))
+    assert (info["event"], term) == ("wrong_color", False)
+    place(ant, 5)  # the task goes on: color 0 is still the next target
+    _, _, term, _, info = env.step(np.zeros(8, dtype=np.float32))
+    assert (info["event"], term, ant.progress) == ("visit", False, 1)
+    place(ant, 10, z=1.5)  # a misstep while out of the healthy height range ends it
+    _, _, term, _, info = env.step(np.zeros(8, dtype=np.float32))
+    assert term and info["event"] == "wrong_color"
+    env.reset(seed=1)
+    layout(ant, (0, 1))
+    place(ant, 14, z=1.5)  # a plain "fall" (torso height out of range)
+    _, _, term, _, info = env.step(np.zeros(8, dtype=np.float32))
+    assert term and info["event"] == "fell"
+
+
 def test_running_norm_matches_numpy() -> None:
     x = torch.randn(3, 50, 5, dtype=torch.float64) * 3 + 1
     norm = RunningNorm(5)
