@@ -173,3 +173,22 @@ def test_discovery_runs_in_parallel_threads_match_sequential_runs() -> None:
             parallel = list(pool.map(run, cfgs))
         for a, b in zip(sequential, parallel):
             assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_switch_rate_weights_the_kl_by_beta_and_equals_the_step_rate_when_beta_is_one() -> None:
+    torch.manual_seed(0)
+    e, mask = torch.randn(3, 9, 32), torch.ones(3, 9, dtype=torch.bool)
+    mask[2, 6:] = False
+    step = Metacontroller(MetacontrollerConfig(d_model=32, layer=1))
+    switch = Metacontroller(MetacontrollerConfig(d_model=32, layer=1, rate="switch"))
+    switch.load_state_dict(step.state_dict())
+    out = step(e, mask, sample=False)
+    kl = 0.5 * (out["mu"] ** 2 + out["logvar"].exp() - 1 - out["logvar"]).sum(-1)
+    torch.testing.assert_close(step.rate(out, mask), kl[mask].mean())
+    torch.testing.assert_close(switch.rate(out, mask), (kl * out["beta"])[mask].mean())
+    assert switch.rate(out, mask) < step.rate(out, mask)  # β < 1 after the first step
+    always = Metacontroller(MetacontrollerConfig(d_model=32, layer=1, switch="always", rate="switch"))
+    out = always(e, mask, sample=False)
+    torch.testing.assert_close(always.rate(out, mask), step.rate(out, mask))
+    with pytest.raises(ValueError, match="rate="):
+        MetacontrollerConfig(d_model=32, layer=1, rate="sometimes")

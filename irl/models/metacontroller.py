@@ -27,6 +27,9 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 SWITCH_MODES = ("learned", "always")
+# How the KL term is counted: at every step (DESIGN.md §1), or weighted by β_t — only the share of
+# z̃_t that enters z_t pays, so holding a code is free and switching costs information.
+RATE_MODES = ("step", "switch")
 
 
 @dataclass(frozen=True)
@@ -42,10 +45,13 @@ class MetacontrollerConfig:
     d_hyper: int = 32
     rank: int = 16
     switch: str = "learned"
+    rate: str = "step"
 
     def __post_init__(self) -> None:
         if self.switch not in SWITCH_MODES:
             raise ValueError(f"switch={self.switch!r}: expected one of {SWITCH_MODES}")
+        if self.rate not in RATE_MODES:
+            raise ValueError(f"rate={self.rate!r}: expected one of {RATE_MODES}")
         for name in ("d_model", "n_z", "d_history", "d_sequence", "d_hidden", "d_hyper", "rank"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)}: must be >= 1")
@@ -137,10 +143,13 @@ class Metacontroller(nn.Module):
         a, b = self.decode(z)
         return {"mu": mu, "logvar": logvar, "beta": torch.stack(betas, dim=1), "z": z, "A": a, "B": b}
 
-    @staticmethod
-    def rate(out: dict[str, Tensor], mask: Tensor) -> Tensor:
-        """The KL term per real step: KL(N(μ_t, Σ_t) ‖ N(0, I)) averaged over the steps in `mask`."""
-        return kl_to_standard_normal(out["mu"], out["logvar"])[mask].mean()
+    def rate(self, out: dict[str, Tensor], mask: Tensor) -> Tensor:
+        """The KL term per real step: KL(N(μ_t, Σ_t) ‖ N(0, I)) averaged over the steps in `mask`,
+        each weighted by β_t when `cfg.rate == "switch"`."""
+        kl = kl_to_standard_normal(out["mu"], out["logvar"])
+        if self.cfg.rate == "switch":
+            kl = kl * out["beta"]
+        return kl[mask].mean()
 
     def edit(self, a: Tensor, b: Tensor):
         """The residual edit for the base model's `edit=` argument (per-step controllers)."""
