@@ -18,6 +18,7 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response, Security
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import APIKeyHeader
+from starlette.datastructures import State
 
 from irl.agents import render
 from irl.agents.ant import AntBundle, encode_frames, load_ant_local, load_ant_registry, trace_ant_episode
@@ -130,7 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               413: {"description": "request body too large", **ERROR},
                               503: {"description": "models not loaded", **ERROR}})
 
-    def models_out(rt: Runtime, state) -> ModelsOut:
+    def models_out(rt: Runtime, state: State) -> ModelsOut:
         b = rt.bundle
         ant: AntBundle | None = state.ant
         return ModelsOut(generation=rt.generation, source=rt.source, loaded_at=rt.loaded_at, env=b.env.to_dict(),
