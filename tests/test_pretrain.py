@@ -40,10 +40,14 @@ class Killed(Exception):
     pass
 
 
-def test_resume_after_a_kill_continues_the_same_loss_curve(datasets, tmp_path: Path) -> None:
+ON_POLICY = dict(on_policy_batch_episodes=4, on_policy_every=3, on_policy_episodes=16, on_policy_start=3)
+
+
+@pytest.mark.parametrize("extra", [{}, ON_POLICY], ids=["D", "D+on-policy"])
+def test_resume_after_a_kill_continues_the_same_loss_curve(datasets, tmp_path: Path, extra: dict) -> None:
     d, ds = datasets
     full: dict[int, float] = {}
-    pretrain(MODEL, _cfg(), d, ds, GridConfig(), resolve_tasks("pretrain"), tmp_path / "a",
+    pretrain(MODEL, _cfg(**extra), d, ds, GridConfig(), resolve_tasks("pretrain"), tmp_path / "a",
              log=lambda s, m: full.__setitem__(s, m["losses/total"]) if "losses/total" in m else None)
 
     def kill_at_8(step: int, m: dict) -> None:
@@ -51,11 +55,11 @@ def test_resume_after_a_kill_continues_the_same_loss_curve(datasets, tmp_path: P
             raise Killed()
 
     with pytest.raises(Killed):
-        pretrain(MODEL, _cfg(), d, ds, GridConfig(), resolve_tasks("pretrain"), tmp_path / "b", log=kill_at_8)
+        pretrain(MODEL, _cfg(**extra), d, ds, GridConfig(), resolve_tasks("pretrain"), tmp_path / "b", log=kill_at_8)
     (ckpt,) = (tmp_path / "b").glob("checkpoint-*")
     assert json.loads((ckpt / "state.json").read_text())["step"] == 6
     resumed: dict[int, float] = {}
-    pretrain(MODEL, _cfg(), d, ds, GridConfig(), resolve_tasks("pretrain"), tmp_path / "b",
+    pretrain(MODEL, _cfg(**extra), d, ds, GridConfig(), resolve_tasks("pretrain"), tmp_path / "b",
              log=lambda s, m: resumed.__setitem__(s, m["losses/total"]) if "losses/total" in m else None)
     assert sorted(resumed) == list(range(7, 13))
     for step in resumed:

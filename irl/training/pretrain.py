@@ -29,6 +29,7 @@ from irl.experts.grid_expert import optimal_moves
 from irl.models.transformer import PinpadTransformer, TransformerConfig
 from irl.training.batches import EpisodeBatches
 from irl.training.loop import Logger, train_loop
+from irl.training.on_policy import OnPolicyBatches, OnPolicyConfig
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,14 @@ class PretrainConfig:
     # "constant" after warmup (the paper), or "cosine" down to lr · min_lr_ratio at `steps`.
     lr_schedule: str = "constant"
     min_lr_ratio: float = 0.05
+    # On-policy expert relabelling (DAgger, irl/training/on_policy.py): from step on_policy_start,
+    # every on_policy_every steps the model rolls itself out on on_policy_episodes fresh layouts, and
+    # each batch of D gains on_policy_batch_episodes of those episodes labelled with the expert's
+    # moves. 0 = off (the paper's pure behaviour cloning).
+    on_policy_batch_episodes: int = 0
+    on_policy_every: int = 50
+    on_policy_episodes: int = 1024
+    on_policy_start: int = 0
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "eval_every", "checkpoint_every", "log_every"):
@@ -67,6 +76,15 @@ class PretrainConfig:
             raise ValueError(f"lr_schedule={self.lr_schedule!r}: expected one of {LR_SCHEDULES}")
         if not 0.0 <= self.min_lr_ratio <= 1.0:
             raise ValueError(f"min_lr_ratio={self.min_lr_ratio}: must be in [0, 1]")
+        on_policy = self.on_policy  # validates the on_policy_* fields
+        if on_policy.enabled and (self.checkpoint_every % on_policy.every or on_policy.start % on_policy.every):
+            raise ValueError(f"checkpoint_every={self.checkpoint_every} and on_policy_start={on_policy.start} must be "
+                             f"multiples of on_policy_every={on_policy.every}, so a resumed run rebuilds the same buffer")
+
+    @property
+    def on_policy(self) -> OnPolicyConfig:
+        return OnPolicyConfig(batch_episodes=self.on_policy_batch_episodes, every=self.on_policy_every,
+                              episodes=self.on_policy_episodes, start=self.on_policy_start)
 
     def lr_at(self, step: int) -> float:
         """Learning rate of 0-based `step`: linear warmup, then constant or cosine decay."""
@@ -105,12 +123,15 @@ def sequence_losses(model: PinpadTransformer, batch: dict[str, torch.Tensor]) ->
         action_nll = -(target * F.log_softmax(logits, -1)).sum(-1).mean()
     else:
         action_nll = F.cross_entropy(logits, batch["action"][m])
-    next_nll = F.cross_entropy(out["next_cell_logits"][m], batch["next_pos"][m])
+    nm = batch.get("next_mask", m) & m  # on-policy rows: the model's own next cell is no target
+    next_nll = F.cross_entropy(out["next_cell_logits"][nm], batch["next_pos"][nm])
     return action_nll, next_nll
 
 
 def _fingerprint(model_cfg: TransformerConfig, cfg: PretrainConfig, data: PinpadDataset) -> str:
     train_keys = {k: v for k, v in asdict(cfg).items() if k not in ("device",)}
+    if not cfg.on_policy.enabled:  # runs without it keep the fingerprint (and checkpoints) they had
+        train_keys = {k: v for k, v in train_keys.items() if not k.startswith("on_policy_")}
     blob = json.dumps({"model": model_cfg.to_dict(), "train": train_keys,
                        "data": {k: v["sha256"] for k, v in data.manifest["arrays"].items()}}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -159,7 +180,10 @@ def pretrain(
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     model = PinpadTransformer(model_cfg).to(device)
-    batches = EpisodeBatches(data, cfg.batch_size, cfg.seed, device, optimal=cfg.action_target == "optimal")
+    batches: EpisodeBatches | OnPolicyBatches = EpisodeBatches(data, cfg.batch_size, cfg.seed, device,
+                                                               optimal=cfg.action_target == "optimal")
+    if cfg.on_policy.enabled:
+        batches = OnPolicyBatches(batches, model, cfg.on_policy, env_cfg, task_set, cfg.seed)
     probe_batches = EpisodeBatches(heldout, 256, cfg.seed, device)
     n_classes = 4 if task_set.colors_per_subgoal == 2 else env_cfg.n_colors
 
@@ -171,7 +195,10 @@ def pretrain(
         env = fresh_env(env_cfg, task_set, cfg.eval_episodes, seed=cfg.seed + 17 + state["step"], any_task=True)
         success = rollout(model, env, seed=cfg.seed).success_rate
         probe = probe_by_layer(model, probe_batches, cfg.probe_episodes, seed=cfg.seed, n_classes=n_classes, layers=[model_cfg.mid_layer])[0]
-        return {"rollout_success": success, "probe_mid_layer": probe}
+        ev = {"rollout_success": success, "probe_mid_layer": probe}
+        if isinstance(batches, OnPolicyBatches) and batches.last_success is not None:
+            ev["on_policy_success"] = batches.last_success  # sampled success of the latest on-policy collection
+        return ev
 
     state = train_loop(model, cfg, batches, loss_fn, evaluate, workdir, _fingerprint(model_cfg, cfg, data), device,
                        log=log, progress=progress, desc="pretrain")
