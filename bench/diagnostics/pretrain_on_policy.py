@@ -1,12 +1,13 @@
 """Pretrain the grid base model with on-policy expert relabelling (DAgger) on top of D.
 
-    python bench/diagnostics/pretrain_on_policy.py [BATCH_EPISODES] [EVERY] [EPISODES] [START] [STEPS]
+    python bench/diagnostics/pretrain_on_policy.py [BATCH_EPISODES] [EVERY] [EPISODES] [START] [STEPS] [KEY=VALUE ...]
 
 The default profile's model and pretraining config (params.yaml) with the on_policy_* fields set
-(defaults 64 / 50 / 1024 / 500, 8000 steps). D's batches and the evaluation layouts are those of
+(defaults 64 / 50 / 1024 / 500, 8000 steps); KEY=VALUE overrides further pretrain_grid fields
+(e.g. action_target=optimal lr_schedule=cosine) and names the run's own checkpoint directory. D's batches and the evaluation layouts are those of
 the default run, so the printed curve compares row by row with metrics/grid/pretrain_history.json.
-Checkpoints in checkpoints/grid/on_policy (resumes); the final model is saved to
-checkpoints/grid/on_policy_model/ for bench/diagnostics/gt_fit.py --base.
+Checkpoints in checkpoints/grid/on_policy[_KEY-VALUE...] (resumes); the final model is saved to
+checkpoints/grid/on_policy[_KEY-VALUE...]_model/ for bench/diagnostics/gt_fit.py's BASE_DIR.
 """
 import json
 import sys
@@ -23,13 +24,17 @@ from irl.models.io import save_model
 from irl.models.transformer import TransformerConfig
 from irl.training.pretrain import PretrainConfig, pretrain
 
-args = [int(a) for a in sys.argv[1:]] + [None] * 5
+overrides = dict(a.split("=", 1) for a in sys.argv[1:] if "=" in a)
+args = [int(a) for a in sys.argv[1:] if "=" not in a] + [None] * 5
 batch_episodes, every, episodes, start, steps = (a if a is not None else d for a, d in zip(args, (64, 50, 1024, 500, 8000)))
 prof = yaml.safe_load(open("params.yaml"))["profiles"]["default"]
 env = GridConfig(**prof["grid_env"])
 model_cfg = build(TransformerConfig, {**prof["model_grid"], "grid_size": env.size, "n_colors": env.n_colors, "n_walls": env.n_walls}, "model_grid")
 cfg = build(PretrainConfig, {**prof["pretrain_grid"], "steps": steps, "on_policy_batch_episodes": batch_episodes,
-                             "on_policy_every": every, "on_policy_episodes": episodes, "on_policy_start": start}, "pretrain_grid")
+                             "on_policy_every": every, "on_policy_episodes": episodes, "on_policy_start": start,
+                             **{k: yaml.safe_load(v) for k, v in overrides.items()}}, "pretrain_grid")
+tag = "".join(f"_{k}-{v}" for k, v in sorted(overrides.items()))
+ckpt_dir, model_dir = Path(f"checkpoints/grid/on_policy{tag}"), Path(f"checkpoints/grid/on_policy{tag}_model")
 data, heldout = load_dataset("data/grid/D"), load_dataset("data/grid/D_star")
 t0 = time.perf_counter()
 
@@ -39,7 +44,7 @@ def log(step, metrics):
         print(step, json.dumps({k: round(v, 4) for k, v in metrics.items()}), flush=True)
 
 
-model, final = pretrain(model_cfg, cfg, data, heldout, env, resolve_tasks("pretrain"), Path("checkpoints/grid/on_policy"), log=log)
+model, final = pretrain(model_cfg, cfg, data, heldout, env, resolve_tasks("pretrain"), ckpt_dir, log=log)
 final["wall_s"] = time.perf_counter() - t0
-save_model(Path("checkpoints/grid/on_policy_model"), model, {"stage": "bench/diagnostics/pretrain_on_policy.py", "argv": sys.argv})
+save_model(model_dir, model, {"stage": "bench/diagnostics/pretrain_on_policy.py", "argv": sys.argv})
 print(json.dumps({k: v for k, v in final.items() if k != "history"}, indent=1))
