@@ -12,7 +12,7 @@ from irl.envs.grid import GridConfig
 from irl.envs.tasks import GRID_PRETRAIN, parse_task, resolve_tasks
 from irl.experts.grid_expert import optimal_moves
 from irl.models.transformer import PinpadTransformer, TransformerConfig
-from irl.training.batches import EpisodeBatches
+from irl.training.batches import EpisodeBatches, batch_tokens, split_parts
 from irl.training.on_policy import OnPolicyBatches, OnPolicyConfig, collect_on_policy
 from irl.training.pretrain import PretrainConfig, sequence_losses
 
@@ -83,18 +83,40 @@ def test_batches_extend_d_and_rebuild_the_same_buffer(model: PinpadTransformer, 
     a, b = source(), source()
     plain = EpisodeBatches(data, 16, 0)
     before = a.batch(0, 3)
-    assert before["mask"].shape[0] == 16 and all(torch.equal(before[k], plain.batch(0, 3)[k]) for k in before)
-    first = a.batch(0, 6)  # built at step 4
-    assert first["mask"].shape[0] == 24
-    assert not first["next_mask"][16:].any() and torch.equal(first["next_mask"][:16], first["mask"][:16])
-    assert first["optimal"][16:][first["mask"][16:]].any(-1).all() and not first["optimal"][:16].any()
+    assert set(before) == set(plain.batch(0, 3)) and all(torch.equal(before[k], plain.batch(0, 3)[k]) for k in before)
+    first = a.batch(0, 6)  # built at step 4: D's batch unchanged, plus a block of 8 on-policy rows
+    d, op = split_parts(first)
+    assert all(torch.equal(d[k], plain.batch(0, 6)[k]) for k in plain.batch(0, 6))
+    assert op["mask"].shape[0] == 8 and not op["next_mask"].any()
+    assert op["optimal"][op["mask"]].any(-1).all() and not op["optimal"][~op["mask"]].any()
+    assert op["mask"][:, -1].any()  # padded only to the longest labelled row of the block
+    assert batch_tokens(first) == int(d["mask"].sum() + op["mask"].sum())
     again = b.batch(0, 6)  # a fresh source (a resumed run) rebuilds the buffer from the same weights and seed
-    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert set(first) == set(again) and all(torch.equal(first[k], again[k]) for k in first)
     assert a._buffer is not None and a._buffer[0] == 4
     a.batch(0, 8)
     assert a._buffer[0] == 8
-    action_nll, next_nll = sequence_losses(model, first)
-    assert torch.isfinite(action_nll) and torch.isfinite(next_nll)
+
+
+def test_two_blocks_give_the_loss_of_one_padded_batch(model: PinpadTransformer, data) -> None:
+    """Running the on-policy rows as their own block changes no loss: the means are those of the
+    single batch both blocks padded to one length would give."""
+    cfg = OnPolicyConfig(batch_episodes=8, every=4, episodes=32, start=0)
+    batch = OnPolicyBatches(EpisodeBatches(data, 16, 0), model, cfg, ENV, resolve_tasks("pretrain"), seed=0).batch(0, 1)
+    d, op = split_parts(batch)
+    t = max(d["mask"].shape[1], op["mask"].shape[1])
+
+    def pad(x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x, torch.zeros((x.shape[0], t - x.shape[1]) + x.shape[2:], dtype=x.dtype)], 1)
+
+    d = {**d, "optimal": torch.zeros(d["mask"].shape + (4,), dtype=torch.bool), "next_mask": d["mask"]}
+    merged = {k: torch.cat([d[k] if k in ("colors", "walls") else pad(d[k]),
+                            op[k] if k in ("colors", "walls") else pad(op[k].to(d[k].dtype))]) for k in op}
+    split_action, split_next = sequence_losses(model, batch)
+    one_action, one_next = sequence_losses(model, merged)
+    torch.testing.assert_close(split_action, one_action)
+    torch.testing.assert_close(split_next, one_next)
+    assert split_next.item() == pytest.approx(sequence_losses(model, split_parts(batch)[0])[1].item(), rel=1e-5)
 
 
 def test_config_refuses_a_buffer_a_resume_could_not_rebuild() -> None:

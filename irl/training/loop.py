@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from irl.training.batches import batch_tokens
 from irl.training.checkpoint import checkpoint_dir, load_checkpoint, save_checkpoint
 
 Logger = Callable[[int, dict[str, float]], None]
@@ -70,7 +71,7 @@ def train_loop(model: nn.Module, cfg: Schedule, batches: BatchSource, loss_fn: L
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        tokens = int(batch["mask"].sum())
+        tokens = batch_tokens(batch)
         state["tokens"] += tokens
         window_tokens += tokens
         state["train_s"] += time.perf_counter() - t0

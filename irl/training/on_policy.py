@@ -28,7 +28,7 @@ from irl.envs.grid_paths import UNREACHABLE
 from irl.envs.tasks import TaskSet
 from irl.experts.grid_expert import optimal_moves
 from irl.models.transformer import PinpadTransformer
-from irl.training.batches import EpisodeBatches
+from irl.training.batches import ON_POLICY_PREFIX, EpisodeBatches
 
 
 @dataclass(frozen=True)
@@ -157,42 +157,40 @@ class OnPolicyBatches:
                                      seed=int(np.random.SeedSequence([self.seed, at, 7]).generate_state(1)[0]))
             self.model.train(was_training)
             self.last_success = float(data["success"].mean())
-            keep = data["length"] > 0
-            self._buffer = (at, {k: torch.from_numpy(v[keep]) for k, v in data.items()})
+            # a row ends at its last labelled step (what follows carries no loss); rows sorted by that
+            # extent, so a batch of neighbours pads little — as D's length buckets do
+            horizon = data["labelled"].shape[1]
+            extent = np.where(data["labelled"].any(1), horizon - data["labelled"][:, ::-1].argmax(1), 0)
+            keep = np.flatnonzero(extent > 0)
+            order = keep[np.argsort(extent[keep], kind="stable")]
+            rows = {k: torch.from_numpy(v[order]) for k, v in data.items() if k not in ("success", "length")}
+            rows["extent"] = torch.from_numpy(extent[order])
+            self._buffer = (at, rows)
         return self._buffer[1]
 
     def batch(self, epoch: int, index: int) -> dict[str, torch.Tensor]:
+        """D's batch, plus (from `start` on) `op_*` keys: `batch_episodes` on-policy rows.
+
+        The rows are neighbours in the extent-sorted buffer from a uniformly drawn start (wrapping
+        around), so each row is drawn equally often; they form their own padded block, and
+        `sequence_losses` averages both blocks over their real steps as one batch.
+        """
         out = self.base.batch(epoch, index)
         step = epoch * self.batches_per_epoch + index
         if not self.cfg.enabled or step < self.cfg.start:
             return out
         buf = self._buffer_at(step)
+        n = buf["extent"].shape[0]
+        if n == 0:  # no labelled step at all in this collection (a model that never leaves its start)
+            return out
         rng = np.random.default_rng([self.seed, step, 11])
-        rows = torch.from_numpy(rng.choice(buf["length"].shape[0], size=self.cfg.batch_episodes,
-                                           replace=buf["length"].shape[0] < self.cfg.batch_episodes))
-        t_max = max(int(buf["length"][rows].max()), out["mask"].shape[1])
-        mask = _pad(buf["labelled"][rows], t_max)
-        opt = _pad(buf["optimal"][rows], t_max)
-        extra = {"colors": buf["colors"][rows], "walls": buf["walls"][rows], "pos": _pad(buf["pos"][rows], t_max),
-                 "next_pos": _pad(buf["next_pos"][rows], t_max), "target": _pad(buf["target"][rows], t_max),
-                 "subgoal": _pad(buf["subgoal"][rows], t_max), "action": opt.float().argmax(-1),
-                 "optimal": opt, "mask": mask, "next_mask": torch.zeros_like(mask)}
+        rows = torch.from_numpy((int(rng.integers(n)) + np.arange(self.cfg.batch_episodes)) % n)
+        t_max = int(buf["extent"][rows].max())
+        opt = buf["optimal"][rows, :t_max]
         device = out["mask"].device
-        merged = {}
-        for k, v in extra.items():
-            d = out.get(k)
-            if d is None:  # D rows: no optimal-move targets (the recorded action), next-observation loss on
-                d = (torch.zeros(out["mask"].shape + (4,), dtype=torch.bool) if k == "optimal" else out["mask"].cpu())
-            d = d.cpu()
-            if d.dim() >= 2 and k not in ("colors", "walls"):
-                d = _pad(d, t_max)
-            merged[k] = torch.cat([d, v.to(d.dtype)]).to(device)
-        return merged
+        extra = {"colors": buf["colors"][rows], "walls": buf["walls"][rows], "pos": buf["pos"][rows, :t_max],
+                 "next_pos": buf["next_pos"][rows, :t_max], "target": buf["target"][rows, :t_max],
+                 "subgoal": buf["subgoal"][rows, :t_max], "action": opt.float().argmax(-1), "optimal": opt,
+                 "mask": buf["labelled"][rows, :t_max], "next_mask": torch.zeros_like(buf["labelled"][rows, :t_max])}
+        return {**out, **{f"{ON_POLICY_PREFIX}{k}": v.to(device) for k, v in extra.items()}}
 
-
-def _pad(x: torch.Tensor, t_max: int) -> torch.Tensor:
-    """Zero-pad (or keep) the time axis (dim 1) to t_max."""
-    if x.shape[1] >= t_max:
-        return x[:, :t_max]
-    pad = torch.zeros((x.shape[0], t_max - x.shape[1]) + tuple(x.shape[2:]), dtype=x.dtype)
-    return torch.cat([x, pad], 1)

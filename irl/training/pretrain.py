@@ -27,7 +27,7 @@ from irl.eval.probe import probe_by_layer
 from irl.eval.rollout import fresh_env, rollout
 from irl.experts.grid_expert import optimal_moves
 from irl.models.transformer import PinpadTransformer, TransformerConfig
-from irl.training.batches import EpisodeBatches
+from irl.training.batches import EpisodeBatches, split_parts
 from irl.training.loop import Logger, train_loop
 from irl.training.on_policy import OnPolicyBatches, OnPolicyConfig
 
@@ -107,11 +107,25 @@ def resolve_device(device: str) -> torch.device:
 
 
 def sequence_losses(model: PinpadTransformer, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean action NLL and next-cell NLL over the real (unpadded) steps.
+    """Mean action NLL and next-cell NLL over the real (unpadded) steps of all the batch's blocks.
 
     With `batch["optimal"]` (B, T, 4) the action term is the cross-entropy to the uniform
-    distribution over those moves (steps with none fall back to the recorded action).
+    distribution over those moves (steps with none fall back to the recorded action). A batch with
+    on-policy rows (`op_*` keys, irl.training.on_policy) runs them as a second padded block; the
+    means are over the real steps of both, as if they were one batch.
     """
+    parts = split_parts(batch)
+    if len(parts) == 1:  # D alone: the means directly (bit-identical to runs before on-policy rows existed)
+        action_nll, _, next_nll, _ = _block_losses(model, parts[0], "mean")
+        return action_nll, next_nll
+    sums = [_block_losses(model, part, "sum") for part in parts]
+    action_sum, n_action, next_sum, n_next = (sum(s[i] for s in sums) for i in range(4))
+    return action_sum / n_action, next_sum / n_next
+
+
+def _block_losses(model: PinpadTransformer, batch: dict[str, torch.Tensor],
+                  reduction: str) -> tuple[torch.Tensor, int, torch.Tensor, int]:
+    """Action NLL and next-cell NLL of one padded block (mean or sum), with their step counts."""
     out = model(batch["colors"], batch["walls"], batch["pos"])
     m = batch["mask"]
     logits = out["action_logits"][m]
@@ -120,12 +134,13 @@ def sequence_losses(model: PinpadTransformer, batch: dict[str, torch.Tensor]) ->
         opt = batch["optimal"][m].to(logits.dtype)
         n_opt = opt.sum(-1, keepdim=True)
         target = torch.where(n_opt > 0, opt / n_opt.clamp(min=1), target)
-        action_nll = -(target * F.log_softmax(logits, -1)).sum(-1).mean()
+        per_step = -(target * F.log_softmax(logits, -1)).sum(-1)
+        action = per_step.mean() if reduction == "mean" else per_step.sum()
     else:
-        action_nll = F.cross_entropy(logits, batch["action"][m])
+        action = F.cross_entropy(logits, batch["action"][m], reduction=reduction)
     nm = batch.get("next_mask", m) & m  # on-policy rows: the model's own next cell is no target
-    next_nll = F.cross_entropy(out["next_cell_logits"][nm], batch["next_pos"][nm])
-    return action_nll, next_nll
+    next_ = F.cross_entropy(out["next_cell_logits"][nm], batch["next_pos"][nm], reduction=reduction)
+    return action, int(m.sum()), next_, int(nm.sum())
 
 
 def _fingerprint(model_cfg: TransformerConfig, cfg: PretrainConfig, data: PinpadDataset) -> str:
