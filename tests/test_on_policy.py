@@ -12,7 +12,8 @@ from irl.envs.grid import GridConfig
 from irl.envs.tasks import GRID_PRETRAIN, parse_task, resolve_tasks
 from irl.experts.grid_expert import optimal_moves
 from irl.models.transformer import PinpadTransformer, TransformerConfig
-from irl.training.batches import EpisodeBatches, batch_tokens, split_parts
+from irl.training.batches import EpisodeBatches
+from irl.training.blocks import batch_tokens, split_parts
 from irl.training.on_policy import OnPolicyBatches, OnPolicyConfig, collect_on_policy
 from irl.training.pretrain import PretrainConfig, sequence_losses
 

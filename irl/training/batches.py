@@ -116,18 +116,3 @@ def dataset_optimal_moves(data: PinpadDataset, offsets: np.ndarray, lengths: np.
         best = d.min(axis=1, keepdims=True)
         out[s0:s1] = (d == best) & (best < UNREACHABLE)
     return out
-
-
-ON_POLICY_PREFIX = "op_"  # keys of a batch's second block: on-policy rows (irl.training.on_policy)
-
-
-def split_parts(batch: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
-    """The blocks of a batch: D's rows, and the on-policy rows when it has them."""
-    d = {k: v for k, v in batch.items() if not k.startswith(ON_POLICY_PREFIX)}
-    op = {k[len(ON_POLICY_PREFIX):]: v for k, v in batch.items() if k.startswith(ON_POLICY_PREFIX)}
-    return [d, op] if op else [d]
-
-
-def batch_tokens(batch: dict[str, torch.Tensor]) -> int:
-    """Real (unpadded) steps in a batch, over all its blocks."""
-    return sum(int(part["mask"].sum()) for part in split_parts(batch))

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from irl.training.batches import batch_tokens
+from irl.training.blocks import batch_tokens
 from irl.training.checkpoint import checkpoint_dir, load_checkpoint, save_checkpoint
 
 Logger = Callable[[int, dict[str, float]], None]

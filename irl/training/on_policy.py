@@ -28,7 +28,8 @@ from irl.envs.grid_paths import UNREACHABLE
 from irl.envs.tasks import TaskSet
 from irl.experts.grid_expert import optimal_moves
 from irl.models.transformer import PinpadTransformer
-from irl.training.batches import ON_POLICY_PREFIX, EpisodeBatches
+from irl.training.batches import EpisodeBatches
+from irl.training.blocks import ON_POLICY_PREFIX
 
 
 @dataclass(frozen=True)

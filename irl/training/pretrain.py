@@ -27,7 +27,8 @@ from irl.eval.probe import probe_by_layer
 from irl.eval.rollout import fresh_env, rollout
 from irl.experts.grid_expert import optimal_moves
 from irl.models.transformer import PinpadTransformer, TransformerConfig
-from irl.training.batches import EpisodeBatches, split_parts
+from irl.training.batches import EpisodeBatches
+from irl.training.blocks import split_parts
 from irl.training.loop import Logger, train_loop
 from irl.training.on_policy import OnPolicyBatches, OnPolicyConfig
 
