@@ -1,21 +1,40 @@
-"""Ground-truth controllers fitted harder than the stage does: `python bench/diagnostics/gt_fit.py LAYER RANK|full STEPS LR [BASE_DIR]`.
+"""Ground-truth controllers fitted harder than the stage does:
 
-Prints the D* NLL before/after and post-task / commanded pretraining-task success (500 episodes each)
-on the active default models (models/grid/base, data/grid/D_star; 5×5 grid, T 60).
+    python bench/diagnostics/gt_fit.py LAYER RANK|full STEPS LR [BASE_DIR] [post]
+
+Prints the fit's NLL before/after and post-task / commanded pretraining-task success (500 episodes
+each), controlled and uncontrolled, on the default 5×5 grid (T 60); BASE_DIR defaults to
+models/grid/base. Controllers are fitted on data/grid/D_star — or, with `post`, on 5000 ε = 0
+expert episodes of the post task itself: not the method (its controllers never see the post task's
+transitions) but an upper bound on what a linear edit at LAYER can do through them.
 """
-import sys, time, numpy as np, torch
-from irl.data.dataset import load_dataset
-from irl.models.io import load_model
-from irl.models.controllers import ControllerConfig
-from irl.training.gt_controllers import GTControllerConfig, train_controllers, steered_success
+import sys, tempfile, time
+from pathlib import Path
+
+import torch
+
+from irl.data.collect import CollectConfig, collect_grid
+from irl.data.dataset import load_dataset, save_dataset
 from irl.envs.grid import GridConfig
 from irl.envs.tasks import resolve_tasks
+from irl.models.controllers import ControllerConfig
+from irl.models.io import load_model
+from irl.training.gt_controllers import GTControllerConfig, steered_success, train_controllers
+
 torch.set_num_threads(1)
-base, _ = load_model(sys.argv[5] if len(sys.argv) > 5 else "models/grid/base"); data = load_dataset("data/grid/D_star")
 layer, rank, steps, lr = int(sys.argv[1]), (None if sys.argv[2] == "full" else int(sys.argv[2])), int(sys.argv[3]), float(sys.argv[4])
-env = GridConfig(size=5, horizon=60)
-t = time.time()
-ctrl, fit = train_controllers(base, data, ControllerConfig(4, 64, rank, layer), GTControllerConfig(steps=steps, lr=lr, batch_size=128, weight_decay=0.03))
+base, _ = load_model(sys.argv[5] if len(sys.argv) > 5 else "models/grid/base")
+env, post, pretrain = GridConfig(size=5, horizon=60), resolve_tasks("post"), resolve_tasks("pretrain")
+with tempfile.TemporaryDirectory() as tmp:
+    if len(sys.argv) > 6 and sys.argv[6] == "post":
+        r = collect_grid(env, post, CollectConfig(5000, 0.0, seed=4242, task_set="post"))
+        save_dataset(Path(tmp) / "D_post", r.arrays, r.meta)
+        data = load_dataset(Path(tmp) / "D_post")
+    else:
+        data = load_dataset("data/grid/D_star")
+    t = time.time()
+    ctrl, fit = train_controllers(base, data, ControllerConfig(4, base.cfg.d_model, rank, layer),
+                                  GTControllerConfig(steps=steps, lr=lr, batch_size=128, weight_decay=0.03))
 print(fit, time.time() - t)
-print("ood", steered_success(base, ctrl, env, resolve_tasks("post"), 500, 5000), "id", steered_success(base, ctrl, env, resolve_tasks("pretrain"), 500, 6000))
-print("uncontrolled ood", steered_success(base, None, env, resolve_tasks("post"), 500, 5000), "id", steered_success(base, None, env, resolve_tasks("pretrain"), 500, 6000))
+print("ood", steered_success(base, ctrl, env, post, 500, 5000), "id", steered_success(base, ctrl, env, pretrain, 500, 6000))
+print("uncontrolled ood", steered_success(base, None, env, post, 500, 5000), "id", steered_success(base, None, env, pretrain, 500, 6000))

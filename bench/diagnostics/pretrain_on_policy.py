@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from irl.config import build
+from irl.config import build, load_profile
 from irl.data.dataset import load_dataset
 from irl.envs.grid import GridConfig
 from irl.envs.tasks import resolve_tasks
@@ -29,7 +29,7 @@ from irl.training.pretrain import PretrainConfig, pretrain
 overrides = dict(a.split("=", 1) for a in sys.argv[1:] if "=" in a)
 args = [int(a) for a in sys.argv[1:] if "=" not in a] + [None] * 5
 batch_episodes, every, episodes, start, steps = (a if a is not None else d for a, d in zip(args, (64, 50, 1024, 500, 8000)))
-prof = yaml.safe_load(open("params.yaml"))["profiles"]["default"]
+_, prof = load_profile("params.yaml", "default")
 env = GridConfig(**prof["grid_env"])
 model_keys = {f.name for f in fields(TransformerConfig)}  # KEY=VALUE naming a model field goes to model_grid
 model_cfg = build(TransformerConfig, {**prof["model_grid"], "grid_size": env.size, "n_colors": env.n_colors, "n_walls": env.n_walls,

@@ -187,11 +187,9 @@ class OnPolicyBatches:
         rng = np.random.default_rng([self.seed, step, 11])
         rows = torch.from_numpy((int(rng.integers(n)) + np.arange(self.cfg.batch_episodes)) % n)
         t_max = int(buf["extent"][rows].max())
-        opt = buf["optimal"][rows, :t_max]
-        device = out["mask"].device
+        opt, mask = buf["optimal"][rows, :t_max], buf["labelled"][rows, :t_max]
         extra = {"colors": buf["colors"][rows], "walls": buf["walls"][rows], "pos": buf["pos"][rows, :t_max],
                  "next_pos": buf["next_pos"][rows, :t_max], "target": buf["target"][rows, :t_max],
                  "subgoal": buf["subgoal"][rows, :t_max], "action": opt.float().argmax(-1), "optimal": opt,
-                 "mask": buf["labelled"][rows, :t_max], "next_mask": torch.zeros_like(buf["labelled"][rows, :t_max])}
-        return {**out, **{f"{ON_POLICY_PREFIX}{k}": v.to(device) for k, v in extra.items()}}
-
+                 "mask": mask, "next_mask": torch.zeros_like(mask)}
+        return {**out, **{f"{ON_POLICY_PREFIX}{k}": v.to(out["mask"].device) for k, v in extra.items()}}
