@@ -7,9 +7,12 @@
 - a load run: 64 clients, each owning a simulator (a grid env of its own), acting for `--load-s`
   seconds; errors counted, server RSS sampled every second.
 
-    python bench/serve.py [--models models/grid] [--load-s 60]
+    python bench/serve.py [--models models/grid] [--load-s 60] [--no-pin]
 
-Client and server share this machine's cores, as they would on one host; nothing is asserted.
+Client and server share this machine's cores. By default (≥ 2 CPUs) the server runs on a core of
+its own (`python -m serving --cpus`) and the clients on the others, as a deployed service would
+run apart from its clients; the in-process baseline runs on the server's core. `--no-pin` lets the
+scheduler place both anywhere. Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -121,15 +124,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(store: Path) -> tuple[subprocess.Popen, str]:
+def start_server(store: Path, cpus: set[int] | None) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "IRL_MODEL_SOURCE": "local", "IRL_MODELS_DIR": str(store), "IRL_MAX_SESSIONS": "256",
            "IRL_SESSION_TTL_S": "600"}
     log = open(Path(tempfile.gettempdir()) / f"irl-bench-serve-{port}.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "serving", "--port", str(port), "--log-level", "warning"],
+    pin = ["--cpus", ",".join(map(str, sorted(cpus)))] if cpus else []
+    proc = subprocess.Popen([sys.executable, "-m", "serving", "--port", str(port), "--log-level", "warning", *pin],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     for _ in range(240):
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}; see {log.name}")
         try:
             if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
                 return proc, url
@@ -294,17 +300,29 @@ def main() -> None:
     parser.add_argument("--load-s", type=float, default=60.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch threads, in-process and in the server")
+    parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=None,
+                        help="server (and the in-process baseline) on the last CPU, clients on the others "
+                             "(default: when there are >= 2 CPUs)")
     args = parser.parse_args()
+    cpus = sorted(os.sched_getaffinity(0))
+    pin = len(cpus) >= 2 if args.pin is None else args.pin
+    if pin and len(cpus) < 2:
+        parser.error("--pin needs at least 2 CPUs")
+    server_cpus, client_cpus = ({cpus[-1]}, set(cpus[:-1])) if pin else (None, set(cpus))
     torch.set_num_threads(args.threads)
     os.environ["IRL_TORCH_THREADS"] = str(args.threads)
     store = args.models.resolve()
     bundle_env = load_local(store).env
-    result: dict = {"models": str(store), "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count()}
+    result: dict = {"models": str(store), "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
+                    "pinned": {"server": sorted(server_cpus), "clients": sorted(client_cpus)} if pin else None}
     # Each figure is the median over `--repeats` interleaved runs: this 2-core VM's timings drift
     # by ±40% from one run to the next.
     result["repeats"] = args.repeats
+    if server_cpus:
+        os.sched_setaffinity(0, server_cpus)
     result["in_process"] = median_runs([in_process(store, args.acts) for _ in range(args.repeats)])
-    proc, url = start_server(store)
+    os.sched_setaffinity(0, client_cpus)
+    proc, url = start_server(store, server_cpus)
     try:
         runs = []
         for _ in range(args.repeats):

@@ -46,7 +46,7 @@ def test_slots_at_different_steps_match_the_lockstep_model(encoding: str) -> Non
         rows = torch.tensor([slots[i] for i in group])
         pos = torch.tensor([paths[i][done[i]] for i in group])
         x = pool.lower(rows, pos, 1)
-        logits = pool.upper(rows, x, 1)["action_logits"]
+        logits = pool.upper(rows, x, 1)
         for j, i in enumerate(group):
             torch.testing.assert_close(logits[j], ref[i][done[i]], rtol=1e-5, atol=1e-5)
             done[i] += 1

@@ -138,7 +138,7 @@ class Agent:
             layer = b.gt_controllers.cfg.layer
             e = self.pool.lower(r, p, layer)
             x = b.gt_controllers.edit(torch.from_numpy(g).to(dev))(e)
-            logits = self.pool.upper(r, x, layer)["action_logits"]
+            logits = self.pool.upper(r, x, layer)
             switched = (g != self.last_subgoal[rows]).tolist()
             self.last_subgoal[rows] = g
             return [StepOut(a, None, s, None, int(k)) for a, s, k in zip(self._sample(logits, rows), switched, g)]
@@ -169,7 +169,7 @@ class Agent:
         if bool(edit_rows.any()):
             a_, b_ = mc.decode(z)
             x = torch.where(edit_rows[:, None, None], mc.apply_edit(e, a_[:, None], b_[:, None]), e)
-        logits = self.pool.upper(r, x, b.layer)["action_logits"]
+        logits = self.pool.upper(r, x, b.layer)
         _, h = mc.history(e0[:, None], self.h[r][None])
         self.h[r] = h[0]
         actions = self._sample(logits, rows)

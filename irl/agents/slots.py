@@ -6,6 +6,11 @@ suits rollouts and RL. A service instead holds sessions that start and act at di
 together: the new keys/values are written at each row's own position, and attention masks the
 keys past each row's length and biases by each row's own relative distances. For rows that share
 a length this is the same computation as `PinpadTransformer.step` (tested).
+
+An act is ~100 small eager ops, so their count is its latency. What depends only on the frozen
+base is computed once: each slot's step token for every cell at `open` (a token depends on the
+layout and the agent's cell alone), and the position bias for every cache length at start-up. A
+lone row reads and writes its cache through views instead of gathers and scatters.
 """
 
 from __future__ import annotations
@@ -33,17 +38,18 @@ class SlotPool:
         self.v = [torch.zeros(shape, device=self.device) for _ in range(cfg.n_layers)]
         self.length = torch.zeros(capacity, dtype=torch.long, device=self.device)
         self.steps = torch.zeros(capacity, dtype=torch.long, device=self.device)  # step tokens so far
-        self.layout: Tensor | None = None  # per-slot output of embed_layout, allocated on first open
-        self._step: tuple[Tensor, Tensor] | None = None  # (rows, bias) of the step in progress
+        self.tokens = torch.zeros(capacity, cfg.n_cells, cfg.d_model, device=self.device)  # step token per cell
+        with torch.no_grad():  # (max_len, H, 1, max_len): the bias of a query at each cache length
+            self.bias_table = self._bias(torch.arange(self.max_len, device=self.device), self.max_len)
+        # the step in progress: rows, its bias, and (slot, length) as ints when it is a lone row
+        self._step: tuple[Tensor, Tensor, tuple[int, int] | None] | None = None
 
     @torch.no_grad()
     def open(self, slot: int, colors: Tensor, walls: Tensor) -> None:
         """Start a new episode in `slot` on the layout colors (n_colors,), walls (n_walls,)."""
         cache = self.base.init_cache(colors[None].to(self.device), walls[None].to(self.device), self.max_steps)
-        layout = cache["layout"]
-        if self.layout is None:
-            self.layout = torch.zeros((self.capacity, *layout.shape[1:]), dtype=layout.dtype, device=self.device)
-        self.layout[slot] = layout[0]
+        cells = torch.arange(self.base.cfg.n_cells, device=self.device)
+        self.tokens[slot] = self.base.embed_steps(cache["layout"], cells[None])[0]
         n = cache["length"]  # prefix tokens already encoded (0 unless obs_encoding == "prefix")
         for i, (k, v) in enumerate(cache["kv"]):
             self.k[i][slot].zero_()
@@ -63,29 +69,42 @@ class SlotPool:
         bias = self.base.pos_bias(relative_bucket(dist.clamp(min=0), self.base.cfg.pos_buckets, self.base.cfg.pos_max_distance))
         return bias.permute(0, 2, 1).masked_fill((dist < 0)[:, None, :], float("-inf"))[:, :, None, :]
 
-    def _block(self, i: int, block: Block, x: Tensor, rows: Tensor, lengths: Tensor, bias: Tensor) -> Tensor:
+    def _block(self, i: int, block: Block, x: Tensor, rows: Tensor, lengths: Tensor, bias: Tensor,
+               lone: tuple[int, int] | None) -> Tensor:
         b, _, d = x.shape
         q, k, v = block.qkv(block.ln1(x)).view(b, 1, 3, block.n_heads, block.d_head).permute(2, 0, 3, 1, 4)
-        self.k[i][rows, :, lengths] = k[:, :, 0]
-        self.v[i][rows, :, lengths] = v[:, :, 0]
         k_len = bias.shape[-1]
-        keys, values = self.k[i][rows, :, :k_len], self.v[i][rows, :, :k_len]
+        if lone is not None:  # one row: write and read its cache through views
+            slot, length = lone
+            k_cache, v_cache = self.k[i][slot : slot + 1], self.v[i][slot : slot + 1]
+            k_cache[:, :, length : length + 1] = k
+            v_cache[:, :, length : length + 1] = v
+            keys, values = k_cache[:, :, :k_len], v_cache[:, :, :k_len]
+        else:
+            self.k[i][rows, :, lengths] = k[:, :, 0]
+            self.v[i][rows, :, lengths] = v[:, :, 0]
+            keys, values = self.k[i][rows, :, :k_len], self.v[i][rows, :, :k_len]
         att = torch.softmax(q @ keys.transpose(-1, -2) * block.scale + bias, dim=-1) @ values
         x = x + block.out(att.transpose(1, 2).reshape(b, 1, d))
         return x + block.mlp(block.ln2(x))
 
     def _run(self, x: Tensor, rows: Tensor, start: int, stop: int) -> Tensor:
         lengths = self.length[rows]
-        # `upper` finishes the step `lower` began on the same rows: reuse its position bias
+        # `upper` finishes the step `lower` began on the same rows: reuse its bias
         if self._step is not None and self._step[0] is rows:
-            bias = self._step[1]
+            _, bias, lone = self._step
         else:
-            bias = self._bias(lengths, int(lengths.max()) + 1)
-            self._step = (rows, bias)
+            if len(rows) == 1:
+                lone = (int(rows[0]), int(lengths[0]))
+                bias = self.bias_table[lone[1] : lone[1] + 1, :, :, : lone[1] + 1]
+            else:
+                lone = None
+                bias = self.bias_table[lengths, :, :, : int(lengths.max()) + 1]
+            self._step = (rows, bias, lone)
         for i in range(start, stop):
             x = self.base.hook_resid[i](x)
             if i < self.base.cfg.n_layers:
-                x = self._block(i, self.base.blocks[i], x, rows, lengths, bias)
+                x = self._block(i, self.base.blocks[i], x, rows, lengths, bias, lone)
         return x
 
     @torch.no_grad()
@@ -94,15 +113,16 @@ class SlotPool:
         the residual at `layer` before any edit, (B, 1, d). Finish with `upper` (same rows)."""
         if bool(self.full(rows).any()):
             raise ValueError(f"slot cache full: an episode may take at most {self.max_steps} steps")
-        x = self.base.embed_steps(self.layout[rows], pos[:, None].to(self.device))
+        x = self.tokens[rows, pos.to(self.device)][:, None]
         self._step = None  # a new step: its bias is computed here and reused by `upper`
         return self._run(x, rows, 0, layer)
 
     @torch.no_grad()
     def upper(self, rows: Tensor, x: Tensor, layer: int) -> dict[str, Tensor]:
-        """From the (possibly edited) residual x (B, 1, d) at `layer` to the heads; advances the rows."""
+        """From the (possibly edited) residual x (B, 1, d) at `layer` to the action logits (B, n_actions);
+        advances the rows. (Acting needs no next-cell head.)"""
         x = self._run(x, rows, layer, self.base.cfg.n_layers + 1)
         self._step = None
         self.length[rows] += 1
         self.steps[rows] += 1
-        return {k: v[:, 0] for k, v in self.base._heads(x).items()}
+        return self.base.action_head(self.base.ln_f(x[:, 0]))
