@@ -107,7 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise HTTPException(503, f"models not loaded: {request.app.state.load_error}")
         return rt
 
-    def check_key(key: str | None = Security(api_key_header)) -> None:
+    # async: FastAPI runs a plain-def dependency in its thread pool, a thread hop on every /v1 call
+    async def check_key(key: str | None = Security(api_key_header)) -> None:
         if settings.api_key is not None and not (key and hmac.compare_digest(key, settings.api_key)):
             raise HTTPException(401, "missing or wrong X-API-Key")
 
