@@ -118,7 +118,7 @@ class SlotPool:
         return self._run(x, rows, 0, layer)
 
     @torch.no_grad()
-    def upper(self, rows: Tensor, x: Tensor, layer: int) -> dict[str, Tensor]:
+    def upper(self, rows: Tensor, x: Tensor, layer: int) -> Tensor:
         """From the (possibly edited) residual x (B, 1, d) at `layer` to the action logits (B, n_actions);
         advances the rows. (Acting needs no next-cell head.)"""
         x = self._run(x, rows, layer, self.base.cfg.n_layers + 1)
