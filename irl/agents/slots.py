@@ -41,8 +41,8 @@ class SlotPool:
         self.tokens = torch.zeros(capacity, cfg.n_cells, cfg.d_model, device=self.device)  # step token per cell
         with torch.no_grad():  # (max_len, H, 1, max_len): the bias of a query at each cache length
             self.bias_table = self._bias(torch.arange(self.max_len, device=self.device), self.max_len)
-        # the step in progress: rows, its bias, and (slot, length) as ints when it is a lone row
-        self._step: tuple[Tensor, Tensor, tuple[int, int] | None] | None = None
+        # the step in progress: rows, their cache lengths, its bias, and (slot, length) as ints for a lone row
+        self._step: tuple[Tensor, Tensor, Tensor, tuple[int, int] | None] | None = None
 
     @torch.no_grad()
     def open(self, slot: int, colors: Tensor, walls: Tensor) -> None:
@@ -89,18 +89,18 @@ class SlotPool:
         return x + block.mlp(block.ln2(x))
 
     def _run(self, x: Tensor, rows: Tensor, start: int, stop: int) -> Tensor:
-        lengths = self.length[rows]
-        # `upper` finishes the step `lower` began on the same rows: reuse its bias
+        # `upper` finishes the step `lower` began on the same rows: reuse its lengths and bias
         if self._step is not None and self._step[0] is rows:
-            _, bias, lone = self._step
+            _, lengths, bias, lone = self._step
         else:
+            lengths = self.length[rows]
             if len(rows) == 1:
                 lone = (int(rows[0]), int(lengths[0]))
                 bias = self.bias_table[lone[1] : lone[1] + 1, :, :, : lone[1] + 1]
             else:
                 lone = None
                 bias = self.bias_table[lengths, :, :, : int(lengths.max()) + 1]
-            self._step = (rows, bias, lone)
+            self._step = (rows, lengths, bias, lone)
         for i in range(start, stop):
             x = self.base.hook_resid[i](x)
             if i < self.base.cfg.n_layers:
