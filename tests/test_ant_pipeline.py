@@ -206,3 +206,52 @@ def test_zero_controllers_leave_ant_rollouts_unchanged_and_trained_ones_fit_d_st
                                GTControllerConfig(layers=(1,), ranks=("full",), steps=20, batch_size=4, lr=1e-2))
     assert fit["nll_after"] < fit["nll_before"]
     assert all(torch.equal(p, q) for p, q in zip(before, base.parameters()))  # the base stays frozen
+
+
+def _turn_scene(ant: AntPinpadEnv, angle: float) -> None:
+    """Rotate the torso's pose and velocity about z by `angle` (joints unchanged)."""
+    q, v = ant.data.qpos, ant.data.qvel
+    c, s = np.cos(angle / 2), np.sin(angle / 2)
+    w, x, y, z = q[3:7]
+    q[3:7] = [c * w - s * z, c * x - s * y, c * y + s * x, c * z + s * w]  # (c, 0, 0, s) ⊗ q
+    ca, sa = np.cos(angle), np.sin(angle)
+    v[0], v[1] = ca * v[0] - sa * v[1], sa * v[0] + ca * v[1]
+
+
+def test_heading_observation_is_invariant_to_turning_the_scene() -> None:
+    """frame="heading": the expert's input does not change when ant, velocity and direction turn together."""
+    from irl.experts.ant_expert import HEADING_OBS_DIM, heading_observation, torso_yaw
+
+    env = AntExpertEnv(AntPinpadEnv(), frame="heading")
+    obs, info = env.reset(seed=2)
+    assert obs.shape == (HEADING_OBS_DIM,) == env.observation_space.shape
+    for _ in range(5):  # a moving, tilted ant
+        obs, *_ = env.step(env.action_space.sample())
+    ant = env.ant
+    yaw = torso_yaw(ant.data.qpos)
+    d_heading = env.direction.copy()
+    before = heading_observation(ant, d_heading)
+    _turn_scene(ant, 1.1)
+    assert torso_yaw(ant.data.qpos) == pytest.approx(np.angle(np.exp(1j * (yaw + 1.1))), abs=1e-9)
+    assert np.allclose(heading_observation(ant, d_heading), before, atol=1e-5)
+    assert not np.allclose(ant.data.qvel[:2], 0)
+
+
+def test_open_floor_draws_directions_and_ends_only_on_a_fall() -> None:
+    env = AntExpertEnv(AntPinpadEnv(), mode="open", open_turn_every=3)
+    env.reset(seed=0)
+    first = env.direction.copy()
+    assert np.isclose(np.linalg.norm(first[:2]), 1.0)
+    place(env.ant, 0)  # a wall, pad or the grid's edge would end a task episode; here nothing does
+    env.ant.data.qpos[:2] = [50.0, 50.0]
+    dirs = []
+    for _ in range(6):
+        _, _, term, trunc, info = env.step(np.zeros(8, dtype=np.float32))
+        assert not term and not trunc and info["event"] is None
+        dirs.append(env.direction[:2].copy())
+    assert np.allclose(dirs[0], first[:2]) and not np.allclose(dirs[2], first[:2])  # redrawn at t = 3
+    place(env.ant, 5, z=1.5)
+    _, _, term, _, info = env.step(np.zeros(8, dtype=np.float32))
+    assert term and info["event"] == "fell"
+    with pytest.raises(ValueError, match="mode"):
+        env.mode = "flat"

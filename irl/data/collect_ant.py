@@ -18,7 +18,7 @@ import torch
 
 from irl import __version__
 from irl.envs.ant import AntConfig
-from irl.experts.ant_expert import DIRECTION_DIM, AntExpertPolicy, AntRewardConfig
+from irl.experts.ant_expert import AntExpertPolicy, AntRewardConfig
 from irl.rl.ppo_ant import make_envs
 
 
@@ -39,11 +39,10 @@ class AntCollectConfig:
 @torch.no_grad()
 def collect_ant(env_cfg: AntConfig, expert: AntExpertPolicy, cfg: AntCollectConfig) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Roll the expert until `cfg.episodes` episodes are kept; return (arrays, manifest meta)."""
-    envs = make_envs(env_cfg, cfg.task_set, min(cfg.num_envs, cfg.episodes), AntRewardConfig())
+    envs = make_envs(env_cfg, cfg.task_set, min(cfg.num_envs, cfg.episodes), AntRewardConfig(), expert.cfg.frame)
     task_strings = envs[0].ant.tasks.task_strings()
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    n_obs = envs[0].observation_space.shape[0] - DIRECTION_DIM
     episodes: list[dict[str, Any]] = []
     rolled, failed = 0, 0
     t0 = time.perf_counter()
@@ -62,7 +61,7 @@ def collect_ant(env_cfg: AntConfig, expert: AntExpertPolicy, cfg: AntCollectConf
         for i, a in zip(live, acts):
             ob, trace = state[i]
             ant = envs[i].ant
-            trace["obs"].append(ob[:n_obs])
+            trace["obs"].append(envs[i].env_obs)
             trace["action"].append(a)
             trace["xy"].append(ant.data.qpos[:2].astype(np.float32))
             trace["target"].append(ant.task[ant.progress])
@@ -73,7 +72,7 @@ def collect_ant(env_cfg: AntConfig, expert: AntExpertPolicy, cfg: AntCollectConf
                 failed += not ok
                 if ok or not cfg.successful_only:
                     episodes.append({**{k: np.asarray(v) for k, v in trace.items()}, "success": ok,
-                                     "final_obs": nxt[:n_obs], "colors": ant.colors.copy(), "walls": ant.walls.copy(),
+                                     "final_obs": envs[i].env_obs, "colors": ant.colors.copy(), "walls": ant.walls.copy(),
                                      "task_id": task_strings.index("-".join(map(str, ant.task)))})
                 state[i] = start(i)
             else:

@@ -6,6 +6,16 @@ only on empty cells (never a wall or another color — the grid expert's rule). 
 intrinsic reward  v_xy · direction  (plus Ant-v5's healthy bonus and control cost), so one
 locomotion skill, steered by the direction input, solves every task; the task reward itself is
 never used. The direction is given both in the world frame and rotated into the torso's heading.
+
+Two training aids (README "Ant-pinpad", runs 9+):
+- `frame="heading"`: the policy sees only what is the same under a turn of the whole scene about z —
+  height, the gravity vector in the torso frame, joint angles, velocities in the heading frame, and
+  the direction in the heading frame (`heading_observation`). Walking in a commanded direction from
+  any yaw is then one skill, not one per yaw; the pinpad observation is kept (`env_obs`) for the
+  datasets, which the base model reads.
+- `mode="open"`: an open floor — the direction is a random unit vector, redrawn every
+  `open_turn_every` steps, and only a fall ends the episode (no grid, pads or walls): a locomotion
+  curriculum before the pinpad, where every misstep ends the episode.
 """
 
 from __future__ import annotations
@@ -26,6 +36,8 @@ if TYPE_CHECKING:  # the policy module loads without MuJoCo (io.KINDS imports it
     from irl.envs.ant import AntPinpadEnv
 
 DIRECTION_DIM = 4  # world-frame (x, y) and heading-frame (forward, left) unit vectors
+FRAMES = ("world", "heading")
+MODES = ("task", "open")
 
 
 @dataclass(frozen=True)
@@ -114,48 +126,112 @@ def shortest_path_direction(env: AntPinpadEnv, paths: CellPaths) -> np.ndarray:
     return out
 
 
+def heading_observation(env: AntPinpadEnv, direction: np.ndarray) -> np.ndarray:
+    """(28,) float32, invariant to a rotation of the scene about z: torso height, gravity in the torso
+    frame (3), joint angles (8), symlog of the torso velocity in the heading frame (3), of its angular
+    velocity (3, MuJoCo's free joint gives it in the body frame) and of the joint velocities (8), and
+    the heading-frame direction (2)."""
+    from irl.envs.ant import symlog  # MuJoCo is loaded whenever there is an env
+
+    qpos, qvel = env.data.qpos, env.data.qvel
+    yaw = torso_yaw(qpos)
+    cos, sin = np.cos(yaw), np.sin(yaw)
+    w, x, y, z = qpos[3:7]
+    # the third row of the torso's rotation matrix: world z in body coordinates = −gravity
+    up = np.array([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)])
+    v = np.array([cos * qvel[0] + sin * qvel[1], -sin * qvel[0] + cos * qvel[1], qvel[2]])
+    return np.concatenate([[qpos[2]], up, qpos[7:15], symlog(v), symlog(qvel[3:6]), symlog(qvel[6:14]),
+                           direction[2:]]).astype(np.float32)
+
+
+HEADING_OBS_DIM = 28
+
+
 class AntExpertEnv(gym.Wrapper):
     """AntPinpadEnv for training and running the expert: observation + direction, intrinsic reward.
 
-    `info["task_reward"]` keeps the env's own (sparse) reward; `info["direction"]` the direction
-    the policy was given.
+    `frame`: "world" — the pinpad observation + the direction (world and heading frame); "heading" —
+    `heading_observation` only. `mode`: "task" (the pinpad) or "open" (the open-floor curriculum;
+    settable between episodes). `env_obs` is the pinpad observation of the latest step (what the
+    datasets store); `info["task_reward"]` keeps the env's own (sparse) reward and
+    `info["direction"]` the direction the policy was given.
     """
 
-    def __init__(self, env: AntPinpadEnv, reward: AntRewardConfig = AntRewardConfig()) -> None:
+    def __init__(self, env: AntPinpadEnv, reward: AntRewardConfig = AntRewardConfig(), frame: str = "world",
+                 mode: str = "task", open_turn_every: int = 100) -> None:
         super().__init__(env)
-        self.reward_cfg = reward
-        n = env.observation_space.shape[0] + DIRECTION_DIM
+        if frame not in FRAMES:
+            raise ValueError(f"frame={frame!r}: expected one of {FRAMES}")
+        if open_turn_every < 1:
+            raise ValueError(f"open_turn_every={open_turn_every}: must be >= 1")
+        self.reward_cfg, self.frame, self.open_turn_every = reward, frame, open_turn_every
+        self.mode = mode
+        n = HEADING_OBS_DIM if frame == "heading" else env.observation_space.shape[0] + DIRECTION_DIM
         self.observation_space = spaces.Box(-np.inf, np.inf, shape=(n,), dtype=np.float32)
         self.paths: CellPaths | None = None
         self.direction = np.zeros(DIRECTION_DIM, dtype=np.float32)
+        self.env_obs = np.zeros(env.observation_space.shape, dtype=np.float32)
+        self._world_dir = np.zeros(2)
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @mode.setter
+    def mode(self, value: str) -> None:
+        if value not in MODES:
+            raise ValueError(f"mode={value!r}: expected one of {MODES}")
+        self._mode = value
 
     @property
     def ant(self) -> AntPinpadEnv:
         return self.env.unwrapped  # type: ignore[return-value]
 
+    def _direction(self) -> np.ndarray:
+        if self.mode == "task":
+            assert self.paths is not None, "step before reset"
+            return shortest_path_direction(self.ant, self.paths)
+        if self.ant.t % self.open_turn_every == 0:
+            angle = self.np_random.uniform(-np.pi, np.pi)
+            self._world_dir = np.array([np.cos(angle), np.sin(angle)])
+        yaw = torso_yaw(self.ant.data.qpos)
+        cos, sin = np.cos(yaw), np.sin(yaw)
+        d = self._world_dir
+        return np.array([d[0], d[1], cos * d[0] + sin * d[1], -sin * d[0] + cos * d[1]], dtype=np.float32)
+
+    def _observe(self, obs: np.ndarray) -> np.ndarray:
+        self.env_obs = obs
+        if self.frame == "heading":
+            return heading_observation(self.ant, self.direction)
+        return np.concatenate([obs, self.direction])
+
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict]:
         obs, info = self.env.reset(**kwargs)
         self.paths = CellPaths(self.ant)
-        self.direction = shortest_path_direction(self.ant, self.paths)
-        return np.concatenate([obs, self.direction]), {**info, "direction": self.direction}
+        self.direction = self._direction()
+        return self._observe(obs), {**info, "direction": self.direction}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         direction = self.direction
         obs, task_reward, terminated, truncated, info = self.env.step(action)
-        assert self.paths is not None, "step before reset"
         v = self.ant.data.qvel[:2]
         a = np.asarray(action, dtype=np.float64)
         r = self.reward_cfg
         event = info.get("event")
         upright = 0.2 <= float(self.ant.data.qpos[2]) <= 1.0  # the env checks falls only when nothing else ended it
-        if terminated and not self.reward_cfg.task_terminations and event in ("wall", "wrong_color") and upright:
+        if self.mode == "open":  # only a fall ends it; pads, walls and the grid's edge are not there
+            terminated = not upright
+            truncated = not terminated and self.ant.t >= self.ant.cfg.horizon
+            event = "fell" if terminated else None
+            info = {**info, "event": event, "success": False}
+        elif terminated and not self.reward_cfg.task_terminations and event in ("wall", "wrong_color") and upright:
             terminated = False  # training only: the misstep is still reported in info["event"]
         healthy = event not in ("fell", "left_grid", "wall", "wrong_color")
         reward = (r.progress * float(v @ direction[:2]) + r.healthy * healthy - r.ctrl_cost * float(a @ a)
-                  + r.event_bonus(event))
-        self.direction = shortest_path_direction(self.ant, self.paths)
+                  + (r.event_bonus(event) if self.mode == "task" else 0.0))
+        self.direction = self._direction()
         info = {**info, "task_reward": task_reward, "direction": self.direction}
-        return np.concatenate([obs, self.direction]), reward, terminated, truncated, info
+        return self._observe(obs), reward, terminated, truncated, info
 
 
 class RunningNorm(nn.Module):
@@ -187,6 +263,7 @@ class ExpertNetConfig:
     obs_dim: int
     act_dim: int = 8
     hidden: int = 256
+    frame: str = "world"  # the AntExpertEnv observation it reads
 
     def to_dict(self) -> dict:
         return asdict(self)

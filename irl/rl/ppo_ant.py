@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from irl.envs.ant import AntConfig, AntPinpadEnv
-from irl.experts.ant_expert import AntExpertEnv, AntExpertPolicy, AntRewardConfig, ExpertNetConfig
+from irl.experts.ant_expert import FRAMES, AntExpertEnv, AntExpertPolicy, AntRewardConfig, ExpertNetConfig
 from irl.training.checkpoint import checkpoint_dir, load_checkpoint, save_checkpoint
 
 Logger = Callable[[int, dict[str, float]], None]
@@ -51,6 +51,9 @@ class PPOAntConfig:
     hidden: int = 256
     task_set: str = "pretrain"
     reward: dict[str, float] = field(default_factory=dict)  # AntRewardConfig fields
+    frame: str = "world"           # the policy's observation (irl.experts.ant_expert.FRAMES)
+    open_floor_steps: int = 0      # the first steps on the open floor (random directions), then the pinpad
+    open_turn_every: int = 100     # the open floor's direction is redrawn every this many steps
     checkpoint_every: int = 10     # updates
     eval_episodes: int = 200       # per task set, after training (not part of the fingerprint)
     seed: int = 0
@@ -64,6 +67,11 @@ class PPOAntConfig:
             raise ValueError(f"expert_ant: num_envs·num_steps={self.num_envs * self.num_steps} is not divisible "
                              f"by num_minibatches={self.num_minibatches}")
         AntRewardConfig(**self.reward)  # unknown reward keys fail here
+        if self.frame not in FRAMES:
+            raise ValueError(f"expert_ant.frame={self.frame!r}: expected one of {FRAMES}")
+        if self.open_floor_steps < 0 or self.open_turn_every < 1:
+            raise ValueError(f"expert_ant: open_floor_steps={self.open_floor_steps} must be >= 0, "
+                             f"open_turn_every={self.open_turn_every} >= 1")
 
     @property
     def batch_size(self) -> int:
@@ -74,8 +82,10 @@ class PPOAntConfig:
         return max(1, self.total_steps // self.batch_size)
 
 
-def make_envs(env_cfg: AntConfig, task_set: str, n: int, reward: AntRewardConfig) -> list[AntExpertEnv]:
-    return [AntExpertEnv(AntPinpadEnv(task=task_set, **env_cfg.to_dict()), reward) for _ in range(n)]
+def make_envs(env_cfg: AntConfig, task_set: str, n: int, reward: AntRewardConfig, frame: str = "world",
+              open_turn_every: int = 100) -> list[AntExpertEnv]:
+    return [AntExpertEnv(AntPinpadEnv(task=task_set, **env_cfg.to_dict()), reward, frame=frame,
+                         open_turn_every=open_turn_every) for _ in range(n)]
 
 
 def _fingerprint(env_cfg: AntConfig, cfg: PPOAntConfig) -> str:
@@ -119,9 +129,9 @@ def train_ant_expert(env_cfg: AntConfig, cfg: PPOAntConfig, workdir: Path, log: 
                           "cpu" if cfg.device == "auto" else cfg.device)
     torch.manual_seed(cfg.seed)
     reward_cfg = AntRewardConfig(**cfg.reward)
-    envs = make_envs(env_cfg, cfg.task_set, cfg.num_envs, reward_cfg)
+    envs = make_envs(env_cfg, cfg.task_set, cfg.num_envs, reward_cfg, cfg.frame, cfg.open_turn_every)
     obs_dim = envs[0].observation_space.shape[0]
-    policy = AntExpertPolicy(ExpertNetConfig(obs_dim, envs[0].action_space.shape[0], cfg.hidden)).to(device)
+    policy = AntExpertPolicy(ExpertNetConfig(obs_dim, envs[0].action_space.shape[0], cfg.hidden, cfg.frame)).to(device)
     opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr, eps=1e-5)
     scaler = ReturnScaler(cfg.num_envs, cfg.gamma)
     ckpt = checkpoint_dir(workdir, _fingerprint(env_cfg, cfg))
@@ -131,6 +141,12 @@ def train_ant_expert(env_cfg: AntConfig, cfg: PPOAntConfig, workdir: Path, log: 
         scaler.load(state.pop("return_scaler"))
     log = log or (lambda step, metrics: None)
     rng = np.random.default_rng([cfg.seed, state["update"]])
+
+    def mode() -> str:  # the curriculum: the open floor for the first open_floor_steps, then the pinpad
+        return "open" if state["global_step"] < cfg.open_floor_steps else "task"
+
+    for e in envs:
+        e.mode = mode()
     obs = np.stack([e.reset(seed=int(rng.integers(2**31)))[0] for e in envs])
     n, T = cfg.num_envs, cfg.num_steps
     buf_obs = torch.zeros((T, n, obs_dim), device=device)
@@ -141,6 +157,11 @@ def train_ant_expert(env_cfg: AntConfig, cfg: PPOAntConfig, workdir: Path, log: 
     bar = tqdm(total=cfg.num_updates, initial=state["update"], desc="ppo ant expert", disable=not progress)
     while state["update"] < cfg.num_updates:
         t0 = time.perf_counter()
+        if envs[0].mode != mode():  # the curriculum moves on: episodes in flight restart on the pinpad
+            for e in envs:
+                e.mode = mode()
+            obs = np.stack([e.reset(seed=int(rng.integers(2**31)))[0] for e in envs])
+            ep_ret[:], ep_len[:] = 0.0, 0
         frac = 1.0 - state["update"] / cfg.num_updates
         for g in opt.param_groups:
             g["lr"] = cfg.lr * frac if cfg.anneal_lr else cfg.lr
@@ -217,7 +238,8 @@ def train_ant_expert(env_cfg: AntConfig, cfg: PPOAntConfig, workdir: Path, log: 
         state["train_s"] += dt
         metrics = {"losses/policy_loss": pg.item(), "losses/value_loss": v_loss.item(), "losses/entropy": entropy.item(),
                    "losses/clipfrac": float(np.mean(clipfracs)), "charts/learning_rate": opt.param_groups[0]["lr"],
-                   "perf/steps_per_s": cfg.batch_size / dt, "charts/episodes": state["episodes"]}
+                   "perf/steps_per_s": cfg.batch_size / dt, "charts/episodes": state["episodes"],
+                   "charts/open_floor": float(envs[0].mode == "open")}
         if recent:
             for key in ("return", "length", "success", "fell"):
                 metrics[f"charts/episodic_{key}" if key != "success" else "charts/success_rate"] = float(
@@ -240,7 +262,7 @@ def train_ant_expert(env_cfg: AntConfig, cfg: PPOAntConfig, workdir: Path, log: 
 def evaluate_expert(policy: AntExpertPolicy, env_cfg: AntConfig, task_set: str, episodes: int, seed: int,
                     deterministic: bool = True, num_envs: int = 16) -> dict[str, Any]:
     """Success rate (and mean length, failure events) of the expert on fresh layouts of `task_set`."""
-    envs = make_envs(env_cfg, task_set, min(num_envs, episodes), AntRewardConfig())
+    envs = make_envs(env_cfg, task_set, min(num_envs, episodes), AntRewardConfig(), policy.cfg.frame)
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
     results: list[dict[str, Any]] = []
