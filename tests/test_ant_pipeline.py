@@ -255,3 +255,15 @@ def test_open_floor_draws_directions_and_ends_only_on_a_fall() -> None:
     assert term and info["event"] == "fell"
     with pytest.raises(ValueError, match="mode"):
         env.mode = "flat"
+
+
+def test_open_floor_walks_over_pads_after_the_task_is_done() -> None:
+    """The open floor ignores the task: entering a pad after the task's last color must not fail."""
+    env = AntExpertEnv(AntPinpadEnv(task="0-1-2"), mode="open")
+    env.reset(seed=0)
+    ant = env.ant
+    layout(ant, (0, 1, 2))
+    for cell in (5, 6, 9, 10, 5):  # colors 0, 1, 2 (the task is done), then 3 and 0 again
+        place(ant, cell)
+        _, _, term, _, info = env.step(np.zeros(8, dtype=np.float32))
+        assert not term and info["event"] is None

@@ -41,7 +41,8 @@ def test_delta_applies_the_controller_of_each_step(rank: int | None) -> None:
             torch.testing.assert_close(ctrl.delta(x, g)[b, t], u @ x[b, t])
 
 
-def test_controller_training_leaves_the_base_bit_identical_and_lowers_nll(tmp_path) -> None:
+@pytest.mark.parametrize("prior_weight", [1.0, 0.5])
+def test_controller_training_leaves_the_base_bit_identical_and_lowers_nll(tmp_path, prior_weight: float) -> None:
     from irl.data.collect import CollectConfig, collect_grid
     from irl.data.dataset import load_dataset, save_dataset
     from irl.envs.grid import GridConfig
@@ -54,7 +55,8 @@ def test_controller_training_leaves_the_base_bit_identical_and_lowers_nll(tmp_pa
     torch.manual_seed(0)
     base = PinpadTransformer(CFG).eval()
     before = {k: v.clone() for k, v in base.state_dict().items()}
-    cfg = GTControllerConfig(layers=(1,), ranks=(4,), steps=30, batch_size=16, lr=1e-2, eval_episodes=16)
+    cfg = GTControllerConfig(layers=(1,), ranks=(4,), steps=30, batch_size=16, lr=1e-2, eval_episodes=16,
+                             prior_weight=prior_weight)
     ctrl, fit = train_controllers(base, data, ControllerConfig(4, 32, 4, layer=1), cfg)
     after = base.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
@@ -62,3 +64,10 @@ def test_controller_training_leaves_the_base_bit_identical_and_lowers_nll(tmp_pa
     assert any(p.abs().sum() > 0 for p in ctrl.parameters())
     rate = steered_success(base, ctrl, GridConfig(), resolve_tasks("post"), 8, seed=1)
     assert 0.0 <= rate <= 1.0
+
+
+def test_prior_weight_outside_unit_interval_is_refused() -> None:
+    from irl.training.gt_controllers import GTControllerConfig
+
+    with pytest.raises(ValueError, match="prior_weight"):
+        GTControllerConfig(prior_weight=1.5)

@@ -1,12 +1,14 @@
 """Ground-truth controllers fitted harder than the stage does:
 
-    python bench/diagnostics/gt_fit.py LAYER RANK|full STEPS LR [BASE_DIR] [post]
+    python bench/diagnostics/gt_fit.py LAYER RANK|full STEPS LR [BASE_DIR] [post|dstar] [PRIOR_WEIGHT]
 
 Prints the fit's NLL before/after and post-task / commanded pretraining-task success (500 episodes
 each), controlled and uncontrolled, on the default 5×5 grid (T 60); BASE_DIR defaults to
 models/grid/base. Controllers are fitted on data/grid/D_star — or, with `post`, on 5000 ε = 0
 expert episodes of the post task itself: not the method (its controllers never see the post task's
-transitions) but an upper bound on what a linear edit at LAYER can do through them.
+transitions) but an upper bound on what a linear edit at LAYER can do through them. PRIOR_WEIGHT γ
+(default 1, the paper's loss) fits CE(logits_controlled − (1 − γ)·logits_base) instead
+(irl.training.gt_controllers.GTControllerConfig.prior_weight).
 """
 import sys, tempfile, time
 from pathlib import Path
@@ -34,7 +36,8 @@ with tempfile.TemporaryDirectory() as tmp:
         data = load_dataset("data/grid/D_star")
     t = time.time()
     ctrl, fit = train_controllers(base, data, ControllerConfig(4, base.cfg.d_model, rank, layer),
-                                  GTControllerConfig(steps=steps, lr=lr, batch_size=128, weight_decay=0.03))
+                                  GTControllerConfig(steps=steps, lr=lr, batch_size=128, weight_decay=0.03,
+                                                     prior_weight=float(sys.argv[7]) if len(sys.argv) > 7 else 1.0))
 print(fit, time.time() - t)
 print("ood", steered_success(base, ctrl, env, post, 500, 5000), "id", steered_success(base, ctrl, env, pretrain, 500, 6000))
 print("uncontrolled ood", steered_success(base, None, env, post, 500, 5000), "id", steered_success(base, None, env, pretrain, 500, 6000))

@@ -159,7 +159,8 @@ class AntPinpadEnv(gym.Env):
                 terminated, event = True, "wall"
             elif cell in self.colors:
                 color = int(np.flatnonzero(self.colors == cell)[0])
-                if color == self.task[self.progress]:
+                # (after success only a wrapper that keeps stepping — the open-floor curriculum — gets here)
+                if self.progress < len(self.task) and color == self.task[self.progress]:
                     self.progress += 1
                     event = "visit"
                     if self.progress == len(self.task):

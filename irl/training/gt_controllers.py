@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from irl.data.dataset import PinpadDataset
 from irl.envs.grid import GridConfig, GridPinpadBatch
@@ -37,8 +38,15 @@ class GTControllerConfig:
     weight_decay: float = 0.03
     eval_episodes: int = 500
     seed: int = 0
+    # γ in the fitting loss CE(logits_controlled − (1 − γ)·logits_base, a*): 1 is the paper's plain
+    # action NLL; below 1 the base model's own (history-driven) preference is partly taken out, so
+    # the controller must carry the subgoal itself instead of tipping the base among the candidates
+    # it already expects (README "Finding the regime"). Discrete actions (the grid) only.
+    prior_weight: float = 1.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.prior_weight <= 1.0:
+            raise ValueError(f"prior_weight={self.prior_weight}: expected a value in [0, 1]")
         object.__setattr__(self, "layers", tuple(self.layers))
         object.__setattr__(self, "ranks", tuple(None if r in (None, "full", 0) else int(r) for r in self.ranks))
 
@@ -53,12 +61,24 @@ def train_controllers(base: PinpadTransformer | HawkModel, data: PinpadDataset, 
     opt = torch.optim.AdamW(ctrl.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     batches = EpisodeBatches(data, cfg.batch_size, cfg.seed, device)
 
+    if cfg.prior_weight != 1.0 and not isinstance(base, PinpadTransformer):
+        raise ValueError("prior_weight < 1 needs a discrete-action base model (the grid's Transformer)")
+
     def nll(batch: dict[str, torch.Tensor]) -> torch.Tensor:
         g = batch["subgoal"].clamp(min=0)
-        return base.action_nll(batch, edit_layer=ccfg.layer, edit=ctrl.edit(g))
+        if cfg.prior_weight == 1.0:
+            return base.action_nll(batch, edit_layer=ccfg.layer, edit=ctrl.edit(g))
+        m = batch["mask"]
+        logits = base.forward_batch(batch, edit_layer=ccfg.layer, edit=ctrl.edit(g))["action_logits"][m]
+        with torch.no_grad():
+            prior = base.forward_batch(batch)["action_logits"][m]
+        return F.cross_entropy(logits - (1.0 - cfg.prior_weight) * prior, batch["action"][m])
+
+    def plain_nll(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return base.action_nll(batch, edit_layer=ccfg.layer, edit=ctrl.edit(batch["subgoal"].clamp(min=0)))
 
     with torch.no_grad():
-        first = float(nll(batches.batch(0, 0)))
+        first = float(plain_nll(batches.batch(0, 0)))
     epoch, index, t0 = 0, 0, time.perf_counter()
     for _ in range(cfg.steps):
         loss = nll(batches.batch(epoch, index))
@@ -69,7 +89,7 @@ def train_controllers(base: PinpadTransformer | HawkModel, data: PinpadDataset, 
         if index >= batches.batches_per_epoch:
             epoch, index = epoch + 1, 0
     with torch.no_grad():
-        last = float(nll(batches.batch(0, 0)))
+        last = float(plain_nll(batches.batch(0, 0)))
     return ctrl, {"nll_before": first, "nll_after": last, "train_s": time.perf_counter() - t0}
 
 
