@@ -267,3 +267,18 @@ def test_open_floor_walks_over_pads_after_the_task_is_done() -> None:
         place(ant, cell)
         _, _, term, _, info = env.step(np.zeros(8, dtype=np.float32))
         assert not term and info["event"] is None
+
+
+def test_a_misstep_costs_its_penalty_when_training_goes_on_through_it() -> None:
+    cfg = AntRewardConfig(progress=0.0, healthy=0.0, ctrl_cost=0.0, task_terminations=False, misstep=7.0)
+    env = AntExpertEnv(AntPinpadEnv(task="0-1-2"), reward=cfg)
+    env.reset(seed=0)
+    ant = env.ant
+    layout(ant, (0, 1))
+    env.paths = CellPaths(ant)
+    place(ant, 6)  # color 1 before color 0
+    _, r, term, _, info = env.step(np.zeros(8, dtype=np.float32))
+    assert (info["event"], term, r) == ("wrong_color", False, -7.0)
+    place(ant, 0)  # the wall
+    _, r, term, _, info = env.step(np.zeros(8, dtype=np.float32))
+    assert (info["event"], term, r) == ("wall", False, -7.0)
