@@ -192,3 +192,22 @@ def test_switch_rate_weights_the_kl_by_beta_and_equals_the_step_rate_when_beta_i
     torch.testing.assert_close(always.rate(out, mask), step.rate(out, mask))
     with pytest.raises(ValueError, match="rate="):
         MetacontrollerConfig(d_model=32, layer=1, rate="sometimes")
+
+
+def test_switch_noise_perturbs_the_gate_in_training_only() -> None:
+    """switch_noise adds logistic noise to the switch logit when codes are sampled; the mean-code
+    pass (evaluation, acting) is the plain gate, bit for bit."""
+    torch.manual_seed(0)
+    e, mask = torch.randn(4, 12, 32), torch.ones(4, 12, dtype=torch.bool)
+    plain = Metacontroller(MetacontrollerConfig(d_model=32, layer=1))
+    noisy = Metacontroller(MetacontrollerConfig(d_model=32, layer=1, switch_noise=2.0))
+    noisy.load_state_dict(plain.state_dict())
+    assert torch.equal(plain(e, mask, sample=False)["beta"], noisy(e, mask, sample=False)["beta"])
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    a, b = plain(e, mask, generator=g1)["beta"], noisy(e, mask, generator=g2)["beta"]
+    assert torch.equal(a[:, 0], b[:, 0]) and not torch.allclose(a[:, 1:], b[:, 1:])  # β_0 = 1 either way
+    # the noise is the logit's: the same draw again gives the same gate (resumed runs redraw it)
+    g3 = torch.Generator().manual_seed(3)
+    assert torch.equal(noisy(e, mask, generator=g3)["beta"], b)
+    with pytest.raises(ValueError, match="switch_noise"):
+        MetacontrollerConfig(d_model=32, layer=1, switch_noise=-1.0)

@@ -46,12 +46,19 @@ class MetacontrollerConfig:
     rank: int = 16
     switch: str = "learned"
     rate: str = "step"
+    # Scale of logistic noise added to the switch logit while training (sampled codes): a noisy
+    # gate is only reliable near 0 or 1, so β is pushed to be binary instead of the running mean
+    # β_t ≈ 1/(steps since the last switch) that pools noisy z̃ samples (README "Controller
+    # discovery"). 0 = the plain sigmoid gate of DESIGN.md §1. Never used when acting.
+    switch_noise: float = 0.0
 
     def __post_init__(self) -> None:
         if self.switch not in SWITCH_MODES:
             raise ValueError(f"switch={self.switch!r}: expected one of {SWITCH_MODES}")
         if self.rate not in RATE_MODES:
             raise ValueError(f"rate={self.rate!r}: expected one of {RATE_MODES}")
+        if self.switch_noise < 0:
+            raise ValueError(f"switch_noise={self.switch_noise}: must be >= 0")
         for name in ("d_model", "n_z", "d_history", "d_sequence", "d_hidden", "d_hyper", "rank"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)}: must be >= 1")
@@ -101,9 +108,11 @@ class Metacontroller(nn.Module):
         ab = self.hyper(z)
         return ab[..., : d * r].unflatten(-1, (d, r)), ab[..., d * r :].unflatten(-1, (d, r))
 
-    def switch_prob(self, e_t: Tensor, h_prev: Tensor, z_prev: Tensor) -> Tensor:
-        """β_t from (e_t, h_t−1, z_t−1): (B, d), (B, h), (B, n_z) → (B,)."""
-        return torch.sigmoid(self.switch(torch.cat([e_t, h_prev, z_prev], dim=-1)))[..., 0]
+    def switch_prob(self, e_t: Tensor, h_prev: Tensor, z_prev: Tensor, noise: Tensor | None = None) -> Tensor:
+        """β_t from (e_t, h_t−1, z_t−1): (B, d), (B, h), (B, n_z) → (B,); `noise` (B,) is added to
+        the logit (training with `switch_noise`)."""
+        logit = self.switch(torch.cat([e_t, h_prev, z_prev], dim=-1))[..., 0]
+        return torch.sigmoid(logit if noise is None else logit + noise)
 
     @staticmethod
     def apply_edit(e: Tensor, a: Tensor, b: Tensor) -> Tensor:
@@ -130,12 +139,17 @@ class Metacontroller(nn.Module):
         else:
             z_tilde = mu
         z_prev = torch.zeros_like(z_tilde[:, 0])
+        noise = None
+        if sample and self.cfg.switch_noise > 0:  # logistic noise: log u − log(1 − u)
+            u = (torch.rand(e.shape[:2], generator=generator) if generator is not None else torch.rand(e.shape[:2]))
+            u = u.clamp(1e-6, 1 - 1e-6).to(e.device)
+            noise = self.cfg.switch_noise * (u.log() - (-u).log1p())
         zs, betas = [], []
         for t in range(e.shape[1]):
             if t == 0 or self.cfg.switch == "always":
                 beta = torch.ones_like(z_prev[:, 0])
             else:
-                beta = self.switch_prob(e[:, t], h_prev[:, t], z_prev)
+                beta = self.switch_prob(e[:, t], h_prev[:, t], z_prev, None if noise is None else noise[:, t])
             z_prev = beta[:, None] * z_tilde[:, t] + (1 - beta[:, None]) * z_prev
             zs.append(z_prev)
             betas.append(beta)

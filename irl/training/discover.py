@@ -50,6 +50,7 @@ class DiscoverConfig:
     base_lr: float = 3e-4
     switch: str = "learned"
     rate: str = "step"  # "switch": the KL weighted by β_t (irl.models.metacontroller.RATE_MODES)
+    switch_noise: float = 0.0  # logistic noise on the switch logit in training (MetacontrollerConfig)
     rank: int | str = 16
     heldout_episodes: int = 1000
     steering_episodes: int = 256
@@ -168,7 +169,8 @@ def discover(base: BaseModel, data: PinpadDataset, cfg: DiscoverConfig, workdir:
     device = resolve_device(cfg.device)
     base = base.to(device)
     mcfg = MetacontrollerConfig(d_model=base.cfg.d_model, layer=base.cfg.mid_layer, switch=cfg.switch,
-                                rank=cfg.controller_rank(base.cfg.d_model), rate=cfg.rate)
+                                rank=cfg.controller_rank(base.cfg.d_model), rate=cfg.rate,
+                                switch_noise=cfg.switch_noise)
     fingerprint = _fingerprint(base, mcfg, cfg, data)
     with seeded(cfg.seed):  # α points and baselines train in parallel threads (irl/training/seeding.py)
         mc = Metacontroller(mcfg).to(device)
