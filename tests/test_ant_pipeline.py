@@ -71,13 +71,19 @@ def test_visits_and_success_pay_their_bonuses_and_success_keeps_the_healthy_bonu
     assert (info["event"], term, r) == ("wrong_color", True, 0.0)
 
 
+def _expert_on_fixed_layout(reward: AntRewardConfig) -> AntExpertEnv:
+    """An expert env on task 0-1-2 with test_ant_env's fixed layout (colors in 5, 6, 9, 10; wall 0)."""
+    env = AntExpertEnv(AntPinpadEnv(task="0-1-2"), reward=reward)
+    env.reset(seed=0)
+    layout(env.ant, (0, 1))
+    env.paths = CellPaths(env.ant)
+    return env
+
+
 def test_training_may_ignore_missteps_but_not_falls() -> None:
     """task_terminations=False (expert training): a wrong color is reported, not terminal; a fall still ends it."""
-    env = AntExpertEnv(AntPinpadEnv(task="0-1-2"), reward=AntRewardConfig(task_terminations=False))
-    env.reset(seed=0)
+    env = _expert_on_fixed_layout(AntRewardConfig(task_terminations=False))
     ant = env.ant
-    layout(ant, (0, 1))
-    env.paths = CellPaths(ant)
     place(ant, 6)  # color 1 before color 0
     _, _, term, _, info = env.step(np.zeros(8, dtype=np.float32))
     assert (info["event"], term) == ("wrong_color", False)
@@ -270,12 +276,9 @@ def test_open_floor_walks_over_pads_after_the_task_is_done() -> None:
 
 
 def test_a_misstep_costs_its_penalty_when_training_goes_on_through_it() -> None:
-    cfg = AntRewardConfig(progress=0.0, healthy=0.0, ctrl_cost=0.0, task_terminations=False, misstep=7.0)
-    env = AntExpertEnv(AntPinpadEnv(task="0-1-2"), reward=cfg)
-    env.reset(seed=0)
+    env = _expert_on_fixed_layout(AntRewardConfig(progress=0.0, healthy=0.0, ctrl_cost=0.0,
+                                                  task_terminations=False, misstep=7.0))
     ant = env.ant
-    layout(ant, (0, 1))
-    env.paths = CellPaths(ant)
     place(ant, 6)  # color 1 before color 0
     _, r, term, _, info = env.step(np.zeros(8, dtype=np.float32))
     assert (info["event"], term, r) == ("wrong_color", False, -7.0)

@@ -65,23 +65,24 @@ def train_controllers(base: PinpadTransformer | HawkModel, data: PinpadDataset, 
         raise ValueError("prior_weight < 1 needs a discrete-action base model (the grid's Transformer)")
 
     def nll(batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        g = batch["subgoal"].clamp(min=0)
+        """The plain action NLL of the controlled base (reported before/after)."""
+        return base.action_nll(batch, edit_layer=ccfg.layer, edit=ctrl.edit(batch["subgoal"].clamp(min=0)))
+
+    def loss_fn(batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if cfg.prior_weight == 1.0:
-            return base.action_nll(batch, edit_layer=ccfg.layer, edit=ctrl.edit(g))
+            return nll(batch)
         m = batch["mask"]
-        logits = base.forward_batch(batch, edit_layer=ccfg.layer, edit=ctrl.edit(g))["action_logits"][m]
+        edit = ctrl.edit(batch["subgoal"].clamp(min=0))
+        logits = base.forward_batch(batch, edit_layer=ccfg.layer, edit=edit)["action_logits"][m]
         with torch.no_grad():
             prior = base.forward_batch(batch)["action_logits"][m]
         return F.cross_entropy(logits - (1.0 - cfg.prior_weight) * prior, batch["action"][m])
 
-    def plain_nll(batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return base.action_nll(batch, edit_layer=ccfg.layer, edit=ctrl.edit(batch["subgoal"].clamp(min=0)))
-
     with torch.no_grad():
-        first = float(plain_nll(batches.batch(0, 0)))
+        first = float(nll(batches.batch(0, 0)))
     epoch, index, t0 = 0, 0, time.perf_counter()
     for _ in range(cfg.steps):
-        loss = nll(batches.batch(epoch, index))
+        loss = loss_fn(batches.batch(epoch, index))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -89,7 +90,7 @@ def train_controllers(base: PinpadTransformer | HawkModel, data: PinpadDataset, 
         if index >= batches.batches_per_epoch:
             epoch, index = epoch + 1, 0
     with torch.no_grad():
-        last = float(plain_nll(batches.batch(0, 0)))
+        last = float(nll(batches.batch(0, 0)))
     return ctrl, {"nll_before": first, "nll_after": last, "train_s": time.perf_counter() - t0}
 
 
