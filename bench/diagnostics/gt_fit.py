@@ -1,6 +1,6 @@
 """Ground-truth controllers fitted harder than the stage does:
 
-    python bench/diagnostics/gt_fit.py LAYER RANK|full STEPS LR [BASE_DIR] [post|dstar] [PRIOR_WEIGHT]
+    python bench/diagnostics/gt_fit.py LAYER RANK|full STEPS LR [BASE_DIR] [post|dstar] [PRIOR_WEIGHT] [SCALES]
 
 Prints the fit's NLL before/after and post-task / commanded pretraining-task success (500 episodes
 each), controlled and uncontrolled, on the default 5×5 grid (T 60); BASE_DIR defaults to
@@ -8,7 +8,8 @@ models/grid/base. Controllers are fitted on data/grid/D_star — or, with `post`
 expert episodes of the post task itself: not the method (its controllers never see the post task's
 transitions) but an upper bound on what a linear edit at LAYER can do through them. PRIOR_WEIGHT γ
 (default 1, the paper's loss) fits CE(logits_controlled − (1 − γ)·logits_base) instead
-(irl.training.gt_controllers.GTControllerConfig.prior_weight).
+(irl.training.gt_controllers.GTControllerConfig.prior_weight). SCALES (comma list, e.g. 1.5,2,3)
+also evaluates the fitted edits amplified, U_g → c·U_g, on both task sets.
 """
 import sys, tempfile, time
 from pathlib import Path
@@ -41,3 +42,10 @@ with tempfile.TemporaryDirectory() as tmp:
 print(fit, time.time() - t)
 print("ood", steered_success(base, ctrl, env, post, 500, 5000), "id", steered_success(base, ctrl, env, pretrain, 500, 6000))
 print("uncontrolled ood", steered_success(base, None, env, post, 500, 5000), "id", steered_success(base, None, env, pretrain, 500, 6000))
+for c in [float(x) for x in sys.argv[8].split(",")] if len(sys.argv) > 8 else []:
+    with torch.no_grad():
+        for p in ([ctrl.U] if rank is None else [ctrl.A]):
+            p.mul_(c)
+        print(f"scale {c}: ood", steered_success(base, ctrl, env, post, 500, 5000), "id", steered_success(base, ctrl, env, pretrain, 500, 6000))
+        for p in ([ctrl.U] if rank is None else [ctrl.A]):
+            p.div_(c)
