@@ -17,7 +17,8 @@ import torch
 
 from irl.data.dataset import load_dataset
 from irl.envs.ant import AntConfig, AntPinpadEnv
-from irl.experts.ant_expert import AntExpertEnv, AntRewardConfig, CellPaths, RunningNorm, shortest_path_direction
+from irl.experts.ant_expert import (AntExpertEnv, AntRewardConfig, CellPaths, RunningNorm, lookahead_point, path_cells,
+                                    shortest_path_direction)
 from tests.conftest import copy_project
 from tests.servers import prefect_server
 from tests.test_ant_env import layout, place
@@ -40,6 +41,34 @@ def test_direction_points_along_a_shortest_cell_path() -> None:
     place(ant, 1)
     ant.cell = 1
     assert env.paths.next_cell(1, 2) not in (5, 6, 0)
+
+
+def test_lookahead_waypoint_follows_the_cell_centre_line_and_turns_inside_the_turning_cell() -> None:
+    env = AntExpertEnv(AntPinpadEnv(task="0-1-2"), lookahead=0.5)
+    env.reset(seed=0)
+    ant = env.ant
+    layout(ant, (0, 1, 2))  # colors 0-3 in cells 5, 6, 9, 10; wall in 0; ant in 15
+    ant.cell = 15
+    env.paths = CellPaths(ant)
+    cells = path_cells(env.paths, 15, 0)
+    assert cells[0] == 15 and cells[-1] == 5 and len(cells) == env.paths.dist[0, 15] + 1
+    points = ant.cell_center(np.array(cells))
+    # at the centre of its cell the ant is sent along the path's first segment
+    d = shortest_path_direction(ant, env.paths, lookahead=0.5)
+    first = points[1] - points[0]
+    assert np.allclose(d[:2], first / np.linalg.norm(first), atol=1e-6)
+    # off the centre line, the waypoint is back on it, half a cell ahead of the torso's projection
+    side = np.array([-first[1], first[0]]) / np.linalg.norm(first)
+    xy = points[0] + 0.3 * first + 0.6 * side
+    assert np.allclose(lookahead_point(points, xy, 1.0), points[0] + 0.3 * first + first / np.linalg.norm(first))
+    # entering a turning cell at its edge, the waypoint is inside that cell (no corner cut through a neighbour)
+    k = next(i for i in range(1, len(cells) - 1) if not np.allclose(points[i] - points[i - 1], points[i + 1] - points[i]))
+    entry = (points[k - 1] + points[k]) / 2 + 0.05 * (points[k] - points[k - 1])
+    w = lookahead_point(points[k:], entry, 0.45 * ant.cfg.cell_size)
+    assert np.all(np.abs(w - points[k]) < ant.cfg.cell_size / 2)
+    assert lookahead_point(points, points[0], 100.0) == pytest.approx(points[-1])  # it stops at the target
+    with pytest.raises(ValueError, match="lookahead"):
+        AntExpertEnv(AntPinpadEnv(), lookahead=-1)
 
 
 def test_intrinsic_reward_is_velocity_along_the_direction() -> None:

@@ -39,7 +39,8 @@ class AntCollectConfig:
 @torch.no_grad()
 def collect_ant(env_cfg: AntConfig, expert: AntExpertPolicy, cfg: AntCollectConfig) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Roll the expert until `cfg.episodes` episodes are kept; return (arrays, manifest meta)."""
-    envs = make_envs(env_cfg, cfg.task_set, min(cfg.num_envs, cfg.episodes), AntRewardConfig(), expert.cfg.frame)
+    envs = make_envs(env_cfg, cfg.task_set, min(cfg.num_envs, cfg.episodes), AntRewardConfig(), expert.cfg.frame,
+                     lookahead=expert.cfg.lookahead)
     task_strings = envs[0].ant.tasks.task_strings()
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)

@@ -114,21 +114,68 @@ class CellPaths:
         return best
 
 
-def shortest_path_direction(env: AntPinpadEnv, paths: CellPaths) -> np.ndarray:
-    """(4,) float32: unit vector toward the next cell's centre, world frame then heading frame;
-    zeros when the task is done, the ant is off the grid, or no path exists."""
+def to_heading(d: np.ndarray, yaw: float) -> np.ndarray:
+    """A world-frame xy vector in the torso's heading frame (forward, left)."""
+    cos, sin = np.cos(yaw), np.sin(yaw)
+    return np.array([cos * d[0] + sin * d[1], -sin * d[0] + cos * d[1]])
+
+
+def path_cells(paths: CellPaths, cell: int, target: int, limit: int = 64) -> list[int]:
+    """The cells of a shortest path from `cell` to color `target`'s cell, both ends included."""
+    cells = [cell]
+    while paths.dist[target, cells[-1]] > 0 and len(cells) < limit:
+        nxt = paths.next_cell(cells[-1], target)
+        if nxt < 0:
+            break
+        cells.append(nxt)
+    return cells
+
+
+def lookahead_point(points: np.ndarray, xy: np.ndarray, ahead: float) -> np.ndarray:
+    """Pure pursuit on the polyline `points` (k, 2): project `xy` on its first segment, then walk
+    `ahead` further along the polyline (stopping at its end)."""
+    if len(points) < 2:
+        return points[0]
+    u = points[1] - points[0]
+    s = float(np.clip((xy - points[0]) @ u / max(float(u @ u), 1e-12), 0.0, 1.0)) * float(np.linalg.norm(u))
+    left = s + ahead
+    for a, b in zip(points[:-1], points[1:]):
+        seg = float(np.linalg.norm(b - a))
+        if left <= seg:
+            return a + (b - a) * (left / max(seg, 1e-12))
+        left -= seg
+    return points[-1]
+
+
+def shortest_path_direction(env: AntPinpadEnv, paths: CellPaths, lookahead: float = 0.0) -> np.ndarray:
+    """(4,) float32: unit vector toward the waypoint, world frame then heading frame; zeros when the
+    task is done, the ant is off the grid, or no path exists.
+
+    `lookahead` 0: the waypoint is the next cell's centre on a shortest cell path (runs 1-10).
+    `lookahead` > 0 (in cells): pure pursuit of the path through the cell centres — the point that
+    far ahead of the torso's projection on the path — so the ant walks the cells' centre line and
+    turns inside the turning cell instead of cutting the corner through its neighbours.
+    """
     out = np.zeros(DIRECTION_DIM, dtype=np.float32)
     if env.progress >= len(env.task) or env.cell < 0:
         return out
-    nxt = paths.next_cell(env.cell, env.task[env.progress])
+    target = env.task[env.progress]
+    nxt = paths.next_cell(env.cell, target)
     if nxt < 0:
         return out
-    d = env.cell_center(nxt) - env.data.qpos[:2]
-    d = d / max(float(np.linalg.norm(d)), 1e-6)
-    yaw = torso_yaw(env.data.qpos)
-    cos, sin = np.cos(yaw), np.sin(yaw)
+    xy = env.data.qpos[:2]
+    if lookahead > 0:
+        waypoint = lookahead_point(env.cell_center(np.array(path_cells(paths, env.cell, target))), xy,
+                                   lookahead * env.cfg.cell_size)
+    else:
+        waypoint = env.cell_center(nxt)
+    d = waypoint - xy
+    n = float(np.linalg.norm(d))
+    if n < 1e-6:
+        return out
+    d = d / n
     out[:2] = d
-    out[2:] = (cos * d[0] + sin * d[1], -sin * d[0] + cos * d[1])
+    out[2:] = to_heading(d, torso_yaw(env.data.qpos))
     return out
 
 
@@ -140,12 +187,10 @@ def heading_observation(env: AntPinpadEnv, direction: np.ndarray) -> np.ndarray:
     from irl.envs.ant import symlog  # MuJoCo is loaded whenever there is an env
 
     qpos, qvel = env.data.qpos, env.data.qvel
-    yaw = torso_yaw(qpos)
-    cos, sin = np.cos(yaw), np.sin(yaw)
     w, x, y, z = qpos[3:7]
     # the third row of the torso's rotation matrix: world z in body coordinates = −gravity
     up = np.array([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)])
-    v = np.array([cos * qvel[0] + sin * qvel[1], -sin * qvel[0] + cos * qvel[1], qvel[2]])
+    v = np.array([*to_heading(qvel[:2], torso_yaw(qpos)), qvel[2]])
     return np.concatenate([[qpos[2]], up, qpos[7:15], symlog(v), symlog(qvel[3:6]), symlog(qvel[6:14]),
                            direction[2:]]).astype(np.float32)
 
@@ -164,13 +209,15 @@ class AntExpertEnv(gym.Wrapper):
     """
 
     def __init__(self, env: AntPinpadEnv, reward: AntRewardConfig = AntRewardConfig(), frame: str = "world",
-                 mode: str = "task", open_turn_every: int = 100) -> None:
+                 mode: str = "task", open_turn_every: int = 100, lookahead: float = 0.0) -> None:
         super().__init__(env)
         if frame not in FRAMES:
             raise ValueError(f"frame={frame!r}: expected one of {FRAMES}")
+        if lookahead < 0:
+            raise ValueError(f"lookahead={lookahead}: must be >= 0 (cells)")
         if open_turn_every < 1:
             raise ValueError(f"open_turn_every={open_turn_every}: must be >= 1")
-        self.reward_cfg, self.frame, self.open_turn_every = reward, frame, open_turn_every
+        self.reward_cfg, self.frame, self.open_turn_every, self.lookahead = reward, frame, open_turn_every, lookahead
         self.mode = mode
         n = HEADING_OBS_DIM if frame == "heading" else env.observation_space.shape[0] + DIRECTION_DIM
         self.observation_space = spaces.Box(-np.inf, np.inf, shape=(n,), dtype=np.float32)
@@ -196,14 +243,12 @@ class AntExpertEnv(gym.Wrapper):
     def _direction(self) -> np.ndarray:
         if self.mode == "task":
             assert self.paths is not None, "step before reset"
-            return shortest_path_direction(self.ant, self.paths)
+            return shortest_path_direction(self.ant, self.paths, self.lookahead)
         if self.ant.t % self.open_turn_every == 0:
             angle = self.np_random.uniform(-np.pi, np.pi)
             self._world_dir = np.array([np.cos(angle), np.sin(angle)])
-        yaw = torso_yaw(self.ant.data.qpos)
-        cos, sin = np.cos(yaw), np.sin(yaw)
         d = self._world_dir
-        return np.array([d[0], d[1], cos * d[0] + sin * d[1], -sin * d[0] + cos * d[1]], dtype=np.float32)
+        return np.array([*d, *to_heading(d, torso_yaw(self.ant.data.qpos))], dtype=np.float32)
 
     def _observe(self, obs: np.ndarray) -> np.ndarray:
         self.env_obs = obs
@@ -270,6 +315,7 @@ class ExpertNetConfig:
     act_dim: int = 8
     hidden: int = 256
     frame: str = "world"  # the AntExpertEnv observation it reads
+    lookahead: float = 0.0  # the AntExpertEnv waypoint rule it was trained with (cells; 0: next cell's centre)
 
     def to_dict(self) -> dict:
         return asdict(self)

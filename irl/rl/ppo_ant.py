@@ -54,6 +54,7 @@ class PPOAntConfig:
     frame: str = "world"           # the policy's observation (irl.experts.ant_expert.FRAMES)
     open_floor_steps: int = 0      # the first steps on the open floor (random directions), then the pinpad
     open_turn_every: int = 100     # the open floor's direction is redrawn every this many steps
+    lookahead: float = 0.0         # waypoint rule (cells): 0 the next cell's centre, > 0 pure pursuit of the path
     checkpoint_every: int = 10     # updates
     eval_episodes: int = 200       # per task set, after training (not part of the fingerprint)
     seed: int = 0
@@ -69,6 +70,8 @@ class PPOAntConfig:
         AntRewardConfig(**self.reward)  # unknown reward keys fail here
         if self.frame not in FRAMES:
             raise ValueError(f"expert_ant.frame={self.frame!r}: expected one of {FRAMES}")
+        if self.lookahead < 0:
+            raise ValueError(f"expert_ant.lookahead={self.lookahead}: must be >= 0 (cells)")
         if self.open_floor_steps < 0 or self.open_turn_every < 1:
             raise ValueError(f"expert_ant: open_floor_steps={self.open_floor_steps} must be >= 0, "
                              f"open_turn_every={self.open_turn_every} >= 1")
@@ -83,14 +86,16 @@ class PPOAntConfig:
 
 
 def make_envs(env_cfg: AntConfig, task_set: str, n: int, reward: AntRewardConfig, frame: str = "world",
-              open_turn_every: int = 100) -> list[AntExpertEnv]:
+              open_turn_every: int = 100, lookahead: float = 0.0) -> list[AntExpertEnv]:
     return [AntExpertEnv(AntPinpadEnv(task=task_set, **env_cfg.to_dict()), reward, frame=frame,
-                         open_turn_every=open_turn_every) for _ in range(n)]
+                         open_turn_every=open_turn_every, lookahead=lookahead) for _ in range(n)]
 
 
 def _fingerprint(env_cfg: AntConfig, cfg: PPOAntConfig) -> str:
     # the resolved reward (defaults included), so a changed default never resumes an old run
     ppo = {k: v for k, v in asdict(cfg).items() if k not in ("device", "eval_episodes", "reward")}
+    if not cfg.lookahead:  # added after runs 1-10: their checkpoints keep their fingerprints
+        del ppo["lookahead"]
     blob = json.dumps({"env": env_cfg.to_dict(), "ppo": ppo, "reward": AntRewardConfig(**cfg.reward).to_dict()},
                       sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -129,9 +134,10 @@ def train_ant_expert(env_cfg: AntConfig, cfg: PPOAntConfig, workdir: Path, log: 
                           "cpu" if cfg.device == "auto" else cfg.device)
     torch.manual_seed(cfg.seed)
     reward_cfg = AntRewardConfig(**cfg.reward)
-    envs = make_envs(env_cfg, cfg.task_set, cfg.num_envs, reward_cfg, cfg.frame, cfg.open_turn_every)
+    envs = make_envs(env_cfg, cfg.task_set, cfg.num_envs, reward_cfg, cfg.frame, cfg.open_turn_every, cfg.lookahead)
     obs_dim = envs[0].observation_space.shape[0]
-    policy = AntExpertPolicy(ExpertNetConfig(obs_dim, envs[0].action_space.shape[0], cfg.hidden, cfg.frame)).to(device)
+    policy = AntExpertPolicy(ExpertNetConfig(obs_dim, envs[0].action_space.shape[0], cfg.hidden, cfg.frame,
+                                             cfg.lookahead)).to(device)
     opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr, eps=1e-5)
     scaler = ReturnScaler(cfg.num_envs, cfg.gamma)
     ckpt = checkpoint_dir(workdir, _fingerprint(env_cfg, cfg))
@@ -262,7 +268,8 @@ def train_ant_expert(env_cfg: AntConfig, cfg: PPOAntConfig, workdir: Path, log: 
 def evaluate_expert(policy: AntExpertPolicy, env_cfg: AntConfig, task_set: str, episodes: int, seed: int,
                     deterministic: bool = True, num_envs: int = 16) -> dict[str, Any]:
     """Success rate (and mean length, failure events) of the expert on fresh layouts of `task_set`."""
-    envs = make_envs(env_cfg, task_set, min(num_envs, episodes), AntRewardConfig(), policy.cfg.frame)
+    envs = make_envs(env_cfg, task_set, min(num_envs, episodes), AntRewardConfig(), policy.cfg.frame,
+                     lookahead=policy.cfg.lookahead)
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
     results: list[dict[str, Any]] = []
