@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from irl.data.dataset import load_dataset
-from irl.envs.ant import AntConfig, AntPinpadEnv
+from irl.envs.ant import AntConfig, AntPinpadEnv, episode_outcome
 from irl.experts.ant_expert import (AntExpertEnv, AntRewardConfig, CellPaths, RunningNorm, lookahead_point, path_cells,
                                     shortest_path_direction)
 from tests.conftest import copy_project
@@ -77,6 +77,23 @@ def test_intrinsic_reward_is_velocity_along_the_direction() -> None:
     d = info["direction"]
     _, r, term, _, _ = env.step(np.zeros(8, dtype=np.float32))
     assert not term and r == pytest.approx(float(env.ant.data.qvel[:2] @ d[:2]), rel=1e-6)
+
+
+def test_lateral_penalty_is_the_speed_across_the_direction() -> None:
+    env = AntExpertEnv(AntPinpadEnv(), reward=AntRewardConfig(progress=0.0, healthy=0.0, ctrl_cost=0.0, lateral=2.0))
+    _, info = env.reset(seed=3)
+    d = info["direction"][:2]
+    env.ant.data.qvel[:2] = 3.0 * np.array([-d[1], d[0]]) + 0.5 * d  # mostly sideways
+    _, r, _, _, _ = env.step(np.zeros(8, dtype=np.float32))
+    v = env.ant.data.qvel[:2]
+    assert r == pytest.approx(-2.0 * float(np.linalg.norm(v - (v @ d) * d)), rel=1e-6) and r < -1.0
+
+
+def test_episode_outcome_counts_a_visit_on_the_horizon_step_as_a_timeout() -> None:
+    assert episode_outcome({"success": False, "event": "visit"}, terminated=False) == "timeout"
+    assert episode_outcome({"success": False, "event": None}, terminated=False) == "timeout"
+    assert episode_outcome({"success": False, "event": "wrong_color"}, terminated=True) == "wrong_color"
+    assert episode_outcome({"success": True, "event": "success"}, terminated=True) == "success"
 
 
 def test_visits_and_success_pay_their_bonuses_and_success_keeps_the_healthy_bonus() -> None:

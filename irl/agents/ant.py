@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from irl.agents.bundle import ModelInfo, load_local, load_registry
-from irl.envs.ant import AntConfig, AntPinpadEnv
+from irl.envs.ant import AntConfig, AntPinpadEnv, episode_outcome
 from irl.models.hawk import HawkModel
 from irl.models.metacontroller import Metacontroller
 from irl.rl.policy import CodePolicy
@@ -184,7 +184,7 @@ def trace_ant_episode(bundle: AntBundle, task: str = "post", seed: int = 0, poli
         if frames:
             images.append(env.render())
         if done:
-            traj.outcome = "success" if info["success"] else (info["event"] or "timeout")
+            traj.outcome = episode_outcome(info, term)
     traj.success, traj.progress, traj.truncated = traj.outcome == "success", int(env.progress), not done
     env.close()
     return traj, images

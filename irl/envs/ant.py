@@ -202,6 +202,14 @@ class AntPinpadEnv(gym.Env):
             self._renderer = None
 
 
+def episode_outcome(info: dict, terminated: bool) -> str:
+    """How an episode ended, from its last step: "success", the terminating event ("wrong_color",
+    "wall", "left_grid", "fell") or "timeout" — also when the horizon falls on a visit's step."""
+    if info["success"]:
+        return "success"
+    return info["event"] if terminated and info["event"] else "timeout"
+
+
 def _grid_config(cfg: AntConfig) -> GridConfig:
     # the cell grid for layout drawing and solvability: a generous horizon in cells
     return GridConfig(size=cfg.size, n_colors=cfg.n_colors, n_walls=cfg.n_walls, horizon=cfg.size**2 * 4)

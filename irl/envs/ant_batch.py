@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from irl.envs.ant import AntConfig, AntPinpadEnv
+from irl.envs.ant import AntConfig, AntPinpadEnv, episode_outcome
 
 
 class AntPinpadBatch:
@@ -49,7 +49,7 @@ class AntPinpadBatch:
             if term or trunc:
                 self.done[i] = True
                 self.success[i] = bool(info["success"])
-                self.outcomes[i] = "success" if info["success"] else (info["event"] or "timeout")
+                self.outcomes[i] = episode_outcome(info, term)
         return reward, terminated, truncated
 
     @property

@@ -70,6 +70,10 @@ class AntRewardConfig:
     # misstep otherwise costs one step's healthy bonus only, and run 9's expert (trained so) failed
     # 52 of 200 evaluation episodes on missteps, which the task's rules end
     misstep: float = 0.0
+    # subtracted per unit of the torso's xy speed *across* the direction: v·direction alone does not
+    # penalise walking sideways, and the committed expert (run 11) kept its old heading for 20-30
+    # steps after the direction turned — most of its left_grid and wrong_color failures (README)
+    lateral: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -278,7 +282,9 @@ class AntExpertEnv(gym.Wrapper):
         elif terminated and not self.reward_cfg.task_terminations and event in ("wall", "wrong_color") and upright:
             terminated = False  # training only: the misstep is still reported in info["event"]
         healthy = event not in ("fell", "left_grid", "wall", "wrong_color")
-        reward = (r.progress * float(v @ direction[:2]) + r.healthy * healthy - r.ctrl_cost * float(a @ a)
+        along = float(v @ direction[:2])
+        across = float(np.linalg.norm(v - along * direction[:2])) if direction[:2].any() else 0.0
+        reward = (r.progress * along - r.lateral * across + r.healthy * healthy - r.ctrl_cost * float(a @ a)
                   + (r.event_bonus(event) if self.mode == "task" else 0.0))
         self.direction = self._direction()
         info = {**info, "task_reward": task_reward, "direction": self.direction}

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from irl.envs.ant import AntConfig, AntPinpadEnv
+from irl.envs.ant import AntConfig, AntPinpadEnv, episode_outcome
 from irl.experts.ant_expert import FRAMES, AntExpertEnv, AntExpertPolicy, AntRewardConfig, ExpertNetConfig
 from irl.training.checkpoint import checkpoint_dir, load_checkpoint, save_checkpoint
 
@@ -96,7 +96,10 @@ def _fingerprint(env_cfg: AntConfig, cfg: PPOAntConfig) -> str:
     ppo = {k: v for k, v in asdict(cfg).items() if k not in ("device", "eval_episodes", "reward")}
     if not cfg.lookahead:  # added after runs 1-10: their checkpoints keep their fingerprints
         del ppo["lookahead"]
-    blob = json.dumps({"env": env_cfg.to_dict(), "ppo": ppo, "reward": AntRewardConfig(**cfg.reward).to_dict()},
+    reward = AntRewardConfig(**cfg.reward).to_dict()
+    if not reward["lateral"]:  # added after run 11: earlier checkpoints keep their fingerprints
+        del reward["lateral"]
+    blob = json.dumps({"env": env_cfg.to_dict(), "ppo": ppo, "reward": reward},
                       sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -286,7 +289,7 @@ def evaluate_expert(policy: AntExpertPolicy, env_cfg: AntConfig, task_set: str, 
         for i, a in zip(live, acts):
             ob, _, term, trunc, info = envs[i].step(a)
             if term or trunc:
-                results.append({"success": bool(info["success"]), "length": envs[i].ant.t, "event": info["event"]})
+                results.append({"success": bool(info["success"]), "length": envs[i].ant.t, "outcome": episode_outcome(info, term)})
                 if started < episodes:
                     obs[i] = envs[i].reset(seed=int(rng.integers(2**31)))[0]
                     started += 1
@@ -299,7 +302,6 @@ def evaluate_expert(policy: AntExpertPolicy, env_cfg: AntConfig, task_set: str, 
         e.close()
     events: dict[str, int] = {}
     for r in results:
-        key = "success" if r["success"] else (r["event"] or "timeout")
-        events[key] = events.get(key, 0) + 1
+        events[r["outcome"]] = events.get(r["outcome"], 0) + 1
     return {"success": float(np.mean([r["success"] for r in results])), "episodes": len(results),
             "mean_length": float(np.mean([r["length"] for r in results])), "outcomes": events}

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from irl.data.dataset import PinpadDataset
-from irl.envs.ant import AntConfig, AntPinpadEnv
+from irl.envs.ant import AntConfig, AntPinpadEnv, episode_outcome
 from irl.eval.probe import probe_by_layer
 from irl.models.hawk import Edit, HawkConfig, HawkModel, gaussian_nll
 from irl.training.batches import EpisodeBatches
@@ -69,7 +69,7 @@ def ant_rollout(model: HawkModel, env_cfg: AntConfig, task_set: str, episodes: i
                 obs[i] = ob
                 if term or trunc:
                     live[i] = False
-                    key = "success" if info["success"] else (info["event"] or "timeout")
+                    key = episode_outcome(info, term)
                     outcomes[key] = outcomes.get(key, 0) + 1
                     successes += bool(info["success"])
         done_eps += n
