@@ -91,17 +91,21 @@ def make_envs(env_cfg: AntConfig, task_set: str, n: int, reward: AntRewardConfig
                          open_turn_every=open_turn_every, lookahead=lookahead) for _ in range(n)]
 
 
+# fields added after runs were checkpointed: left out of the fingerprint while they are off (0), so
+# those runs keep their fingerprints and resume (lookahead after run 10, reward.lateral after run 11)
+_ADDED_LATER = {"ppo": ("lookahead",), "reward": ("lateral",)}
+
+
 def _fingerprint(env_cfg: AntConfig, cfg: PPOAntConfig) -> str:
     # the resolved reward (defaults included), so a changed default never resumes an old run
-    ppo = {k: v for k, v in asdict(cfg).items() if k not in ("device", "eval_episodes", "reward")}
-    if not cfg.lookahead:  # added after runs 1-10: their checkpoints keep their fingerprints
-        del ppo["lookahead"]
-    reward = AntRewardConfig(**cfg.reward).to_dict()
-    if not reward["lateral"]:  # added after run 11: earlier checkpoints keep their fingerprints
-        del reward["lateral"]
-    blob = json.dumps({"env": env_cfg.to_dict(), "ppo": ppo, "reward": reward},
-                      sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    parts = {"env": env_cfg.to_dict(),
+             "ppo": {k: v for k, v in asdict(cfg).items() if k not in ("device", "eval_episodes", "reward")},
+             "reward": AntRewardConfig(**cfg.reward).to_dict()}
+    for part, names in _ADDED_LATER.items():
+        for name in names:
+            if not parts[part][name]:
+                del parts[part][name]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class ReturnScaler:
