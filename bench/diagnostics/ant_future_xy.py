@@ -1,7 +1,7 @@
 """Does predicting where the ant will be make the base encode where it is going? (outside the
 pipeline; nothing written)
 
-    python bench/diagnostics/ant_future_xy.py WEIGHT [STEPS] [HORIZON] [beta=B] [KEY=VALUE ...]
+    python bench/diagnostics/ant_future_xy.py WEIGHT [STEPS] [HORIZON] [beta=B] [privileged=1] [KEY=VALUE ...]
 
 The default profile's model_ant and pretrain_ant on data/ant/D, with the pretraining loss plus
 WEIGHT × the squared error of a linear head on the mid-layer residual predicting the torso's xy
@@ -16,6 +16,10 @@ beta=B (default 0, the plain Gaussian NLL): β-NLL (Seitzer et al. 2022) — eac
 weighted by the detached σ^(2B), so a confident prediction (σ ≈ 0.02–0.1 here) does not scale its
 gradient by 1/σ² and swamp every other signal in AdamW's second moments; B = 1 gives the mean the
 gradient of a squared error.
+
+privileged=1: the true target color is appended to every observation (one-hot) — not the method,
+a measure of how much the pretraining loss rewards knowing the target: compare its held-out torque
+NLL step for step with the same run without it.
 """
 import json
 import sys
@@ -39,14 +43,15 @@ steps = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
 horizon = int(sys.argv[3]) if len(sys.argv) > 3 else 25
 overrides = {k: yaml.safe_load(v) for k, v in (a.split("=", 1) for a in sys.argv[4:])}
 nll_beta = float(overrides.pop("beta", 0.0))
+privileged = bool(overrides.pop("privileged", 0))
 _, prof = load_profile("params.yaml", "default")
 data, heldout = load_dataset("data/ant/D"), load_dataset("data/ant/D_star")
+n_colors = int(heldout["layout_colors"].shape[1])
 model_keys = {f.name for f in fields(HawkConfig)}
-model_cfg = build(HawkConfig, {**prof["model_ant"], "obs_dim": heldout["obs"].shape[1],
+model_cfg = build(HawkConfig, {**prof["model_ant"], "obs_dim": heldout["obs"].shape[1] + privileged * n_colors,
                                **{k: v for k, v in overrides.items() if k in model_keys}}, "model_ant")
 cfg = build(PretrainConfig, {**prof["pretrain_ant"], **{k: v for k, v in overrides.items() if k not in model_keys}},
             "pretrain_ant")
-n_colors = int(heldout["layout_colors"].shape[1])
 torch.manual_seed(cfg.seed)
 model = HawkModel(model_cfg)
 future_head = torch.nn.Linear(model_cfg.d_model, 2)
@@ -68,14 +73,22 @@ def displacement(batch: dict) -> torch.Tensor:
     return torch.gather(xy, 1, later[..., None].expand(-1, -1, 2)) - xy
 
 
+def forward(batch: dict) -> dict:
+    obs = batch["obs"]
+    if privileged:
+        obs = torch.cat([obs, F.one_hot(batch["subgoal"].clamp(min=0), n_colors).float()], -1)
+    return model(obs, return_resid=True)
+
+
 def step_losses(batch: dict) -> dict[str, torch.Tensor]:
     global scale
-    out = model.forward_batch(batch, return_resid=True)
+    out = forward(batch)
     m = batch["mask"]
     log_std = out["action_log_std"][m]
     per_dim = gaussian_nll(batch["action"][m][..., None], out["action_mean"][m][..., None], log_std[..., None])
     a_nll = (per_dim * torch.exp(2 * nll_beta * log_std.detach())).sum(-1).mean()
-    next_obs = 0.5 * ((out["next_obs"][m] - batch["next_obs"][m]) ** 2).sum(-1).mean()
+    target_obs = batch["next_obs"][m]  # (privileged: the target's one-hot is input only, not predicted)
+    next_obs = 0.5 * ((out["next_obs"][m][:, : target_obs.shape[-1]] - target_obs) ** 2).sum(-1).mean()
     d = displacement(batch)[m]
     if scale is None:
         scale = d.std(0).clamp(min=1e-6)
@@ -90,7 +103,7 @@ def held_out() -> dict[str, float]:
     nll = 0.0
     for s in range(0, len(eval_eps), 64):
         b = held.gather(eval_eps[s : s + 64])
-        out = model.forward_batch(b, return_resid=True)
+        out = forward(b)
         m = b["mask"]
         hits += int((probe(out["resid"][mid][m]).argmax(-1) == b["subgoal"][m]).sum())
         k = int(m.sum())
