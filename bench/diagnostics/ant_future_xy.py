@@ -24,34 +24,24 @@ NLL step for step with the same run without it.
 import json
 import sys
 import time
-from dataclasses import fields
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
 
-from irl.config import build, load_profile
-from irl.data.dataset import load_dataset
-from irl.models.hawk import HawkConfig, HawkModel, gaussian_nll
+from ant_base_common import ant_base_setup, parse_overrides, pretraining_terms
+from irl.models.hawk import HawkModel
 from irl.training.batches import EpisodeBatches
-from irl.training.pretrain import PretrainConfig
 
 XY = slice(27, 29)  # AntPinpadEnv._obs: symlog(qpos[2:]) 13, symlog(qvel) 14, then xy / half
 weight = float(sys.argv[1])
 steps = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
 horizon = int(sys.argv[3]) if len(sys.argv) > 3 else 25
-overrides = {k: yaml.safe_load(v) for k, v in (a.split("=", 1) for a in sys.argv[4:])}
+overrides = parse_overrides(sys.argv[4:])
 nll_beta = float(overrides.pop("beta", 0.0))
 privileged = bool(overrides.pop("privileged", 0))
-_, prof = load_profile("params.yaml", "default")
-data, heldout = load_dataset("data/ant/D"), load_dataset("data/ant/D_star")
+_, data, heldout, model_cfg, cfg = ant_base_setup(overrides, target_input=privileged)
 n_colors = int(heldout["layout_colors"].shape[1])
-model_keys = {f.name for f in fields(HawkConfig)}
-model_cfg = build(HawkConfig, {**prof["model_ant"], "obs_dim": heldout["obs"].shape[1] + privileged * n_colors,
-                               **{k: v for k, v in overrides.items() if k in model_keys}}, "model_ant")
-cfg = build(PretrainConfig, {**prof["pretrain_ant"], **{k: v for k, v in overrides.items() if k not in model_keys}},
-            "pretrain_ant")
 torch.manual_seed(cfg.seed)
 model = HawkModel(model_cfg)
 future_head = torch.nn.Linear(model_cfg.d_model, 2)
@@ -84,11 +74,7 @@ def step_losses(batch: dict) -> dict[str, torch.Tensor]:
     global scale
     out = forward(batch)
     m = batch["mask"]
-    log_std = out["action_log_std"][m]
-    per_dim = gaussian_nll(batch["action"][m][..., None], out["action_mean"][m][..., None], log_std[..., None])
-    a_nll = (per_dim * torch.exp(2 * nll_beta * log_std.detach())).sum(-1).mean()
-    target_obs = batch["next_obs"][m]  # (privileged: the target's one-hot is input only, not predicted)
-    next_obs = 0.5 * ((out["next_obs"][m][:, : target_obs.shape[-1]] - target_obs) ** 2).sum(-1).mean()
+    a_nll, next_obs = pretraining_terms(out, batch, nll_beta)
     d = displacement(batch)[m]
     if scale is None:
         scale = d.std(0).clamp(min=1e-6)
@@ -107,7 +93,7 @@ def held_out() -> dict[str, float]:
         m = b["mask"]
         hits += int((probe(out["resid"][mid][m]).argmax(-1) == b["subgoal"][m]).sum())
         k = int(m.sum())
-        nll += float(gaussian_nll(b["action"][m], out["action_mean"][m], out["action_log_std"][m]).mean()) * k
+        nll += float(pretraining_terms(out, b)[0]) * k
         n += k
     return {"probe_heldout": round(hits / n, 3), "action_nll_heldout": round(nll / n, 3)}
 

@@ -13,31 +13,20 @@ architecture is the bottleneck; if it climbs well above the displacement rule
 import json
 import sys
 import time
-from dataclasses import fields
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
 
-from irl.config import build, load_profile
-from irl.data.dataset import load_dataset
-from irl.models.hawk import HawkConfig, HawkModel
+from ant_base_common import ant_base_setup, parse_overrides, pretraining_terms
+from irl.models.hawk import HawkModel
 from irl.training.batches import EpisodeBatches
-from irl.training.pretrain import PretrainConfig
-from irl.training.pretrain_ant import hawk_losses
 
 only = len(sys.argv) > 1 and sys.argv[1] == "only"
 weight = 1.0 if only or len(sys.argv) < 2 else float(sys.argv[1])
 steps = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
-overrides = {k: yaml.safe_load(v) for k, v in (a.split("=", 1) for a in sys.argv[3:])}
-_, prof = load_profile("params.yaml", "default")
-data, heldout = load_dataset("data/ant/D"), load_dataset("data/ant/D_star")
-model_keys = {f.name for f in fields(HawkConfig)}
-model_cfg = build(HawkConfig, {**prof["model_ant"], "obs_dim": heldout["obs"].shape[1],
-                               **{k: v for k, v in overrides.items() if k in model_keys}}, "model_ant")
-cfg = build(PretrainConfig, {**prof["pretrain_ant"], **{k: v for k, v in overrides.items() if k not in model_keys}},
-            "pretrain_ant")
+overrides = parse_overrides(sys.argv[3:])
+_, data, heldout, model_cfg, cfg = ant_base_setup(overrides)
 n_colors = int(heldout["layout_colors"].shape[1])
 torch.manual_seed(cfg.seed)
 model = HawkModel(model_cfg)
@@ -49,12 +38,13 @@ eval_eps = np.random.default_rng(cfg.seed).permutation(heldout.num_episodes)[:12
 mid = model_cfg.mid_layer
 
 
-def head_loss(batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+def losses(batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(torque NLL, next-obs error, target cross-entropy, target accuracy) from one forward pass."""
     out = model.forward_batch(batch, return_resid=True)
     m = batch["mask"]
     logits = head(out["resid"][mid][m])
     y = batch["subgoal"][m]
-    return F.cross_entropy(logits, y), (logits.argmax(-1) == y).float().mean().detach()
+    return (*pretraining_terms(out, batch), F.cross_entropy(logits, y), (logits.argmax(-1) == y).float().mean().detach())
 
 
 @torch.no_grad()
@@ -62,7 +52,7 @@ def held_accuracy() -> float:
     hits = n = 0
     for s in range(0, len(eval_eps), 64):
         b = held.gather(eval_eps[s : s + 64])
-        _, acc = head_loss(b)
+        acc = losses(b)[3]
         k = int(b["mask"].sum())
         hits, n = hits + float(acc) * k, n + k
     return hits / n
@@ -72,8 +62,7 @@ t0, step, epoch = time.time(), 0, 0
 while step < steps:
     for i in range(batches.batches_per_epoch):
         b = batches.batch(epoch, i)
-        action_nll, next_obs = hawk_losses(model, b)
-        ce, acc = head_loss(b) if weight > 0 else (torch.zeros(()), torch.zeros(()))
+        action_nll, next_obs, ce, acc = losses(b)
         loss = weight * ce if only else action_nll + cfg.lambda_next_obs * next_obs + weight * ce
         opt.zero_grad()
         loss.backward()

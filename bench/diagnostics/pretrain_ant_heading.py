@@ -14,20 +14,15 @@ every layer. Checkpoints in checkpoints/ant/heading_<...> (resumes).
 """
 import json
 import sys
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from irl.config import build, load_profile
-from irl.data.dataset import load_dataset
+from ant_base_common import ant_base_setup, parse_overrides
 from irl.envs.ant import AntConfig, AntPinpadEnv, symlog
 from irl.eval.probe import probe_by_layer
-from irl.models.hawk import HawkConfig
 from irl.models.io import save_model
 from irl.training.batches import EpisodeBatches
-from irl.training.pretrain import PretrainConfig
 from irl.training.pretrain_ant import pretrain_ant
 
 VEL = slice(13, 15)  # symlog(qvel[0:2]): the torso's world-frame xy velocity
@@ -53,24 +48,18 @@ def heading_frame(obs: np.ndarray, n_objects: int) -> np.ndarray:
 
 
 steps = sys.argv[1] if len(sys.argv) > 1 else None
-overrides = {k: yaml.safe_load(v) for k, v in (a.split("=", 1) for a in sys.argv[2:])}
+overrides = parse_overrides(sys.argv[2:])
 if steps is not None:
     overrides["steps"] = int(steps)
-_, prof = load_profile("params.yaml", "default")
+prof, data, heldout, model_cfg, cfg = ant_base_setup(overrides)
 env_cfg = AntConfig(**prof["ant_env"])
 n_objects = env_cfg.n_colors + env_cfg.n_walls
-data, heldout = load_dataset("data/ant/D"), load_dataset("data/ant/D_star")
 for d in (data, heldout):
     d.arrays["obs"] = heading_frame(d.arrays["obs"], n_objects)
     d.arrays["final_obs"] = heading_frame(d.arrays["final_obs"], n_objects)
 world_obs = AntPinpadEnv._obs
 AntPinpadEnv._obs = lambda self: heading_frame(world_obs(self), n_objects)  # the rollouts see the same frame
 
-model_keys = {f.name for f in fields(HawkConfig)}
-model_cfg = build(HawkConfig, {**prof["model_ant"], "obs_dim": heldout["obs"].shape[1],
-                               **{k: v for k, v in overrides.items() if k in model_keys}}, "model_ant")
-cfg = build(PretrainConfig, {**prof["pretrain_ant"], **{k: v for k, v in overrides.items() if k not in model_keys}},
-            "pretrain_ant")
 tag = "heading" + "".join(f"_{k}-{v}" for k, v in sorted(overrides.items()))
 model, final = pretrain_ant(model_cfg, cfg, data, heldout, env_cfg, Path("checkpoints/ant") / tag, progress=False)
 save_model(Path("checkpoints/ant") / f"{tag}_model", model, {"stage": "bench", "obs_frame": "heading", "overrides": overrides})

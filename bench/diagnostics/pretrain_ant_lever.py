@@ -10,27 +10,15 @@ probe and controller diagnostics.
 """
 import json
 import sys
-from dataclasses import fields
 from pathlib import Path
 
-import yaml
-
-from irl.config import build, load_profile
-from irl.data.dataset import load_dataset
+from ant_base_common import ant_base_setup, parse_overrides
 from irl.envs.ant import AntConfig
-from irl.models.hawk import HawkConfig
 from irl.models.io import save_model
-from irl.training.pretrain import PretrainConfig
 from irl.training.pretrain_ant import pretrain_ant
 
-overrides = {k: yaml.safe_load(v) for k, v in (a.split("=", 1) for a in sys.argv[1:])}
-_, prof = load_profile("params.yaml", "default")
-data, heldout = load_dataset("data/ant/D"), load_dataset("data/ant/D_star")
-model_keys = {f.name for f in fields(HawkConfig)}
-model_cfg = build(HawkConfig, {**prof["model_ant"], "obs_dim": heldout["obs"].shape[1],
-                               **{k: v for k, v in overrides.items() if k in model_keys}}, "model_ant")
-cfg = build(PretrainConfig, {**prof["pretrain_ant"], **{k: v for k, v in overrides.items() if k not in model_keys}},
-            "pretrain_ant")
+overrides = parse_overrides(sys.argv[1:])
+prof, data, heldout, model_cfg, cfg = ant_base_setup(overrides)
 tag = "lever" + "".join(f"_{k}-{v}" for k, v in sorted(overrides.items()))
 model, final = pretrain_ant(model_cfg, cfg, data, heldout, AntConfig(**prof["ant_env"]), Path("checkpoints/ant") / tag,
                             progress=False)
