@@ -24,6 +24,18 @@ def test_rglru_scan_equals_the_recurrence_across_chunks() -> None:
     # a stable decay: |h| stays bounded for long inputs
     long, _ = lru.scan(torch.ones(1, 2000, 16), None, chunk=16)
     assert torch.isfinite(long).all() and long.abs().max() < 50
+    # a ≈ 0 (log a ≈ −160 per step) and a ≈ 1: values and gradients stay finite and match the step mode
+    for log_lambda in (-20.0, 20.0):
+        with torch.no_grad():
+            lru.log_lambda.fill_(log_lambda)
+        x = torch.randn(2, 37, 16, requires_grad=True)
+        hs, _ = lru.scan(x, None, chunk=16)
+        hs.square().sum().backward()
+        assert torch.isfinite(hs).all() and torch.isfinite(x.grad).all()
+        h = torch.zeros(2, 16)
+        for t in range(37):
+            h = lru.step(x[:, t], h)
+        torch.testing.assert_close(hs[:, -1], h, rtol=1e-5, atol=1e-5)
 
 
 def test_parallel_forward_equals_step_mode_with_and_without_an_edit() -> None:

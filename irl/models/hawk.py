@@ -5,8 +5,9 @@ recurrent block is  Linear → GeLU  ⊙  Linear → causal Conv1D (width 4) →
 RG-LRU, per channel (gates block-diagonal over `n_heads`):
     r_t = σ(W_a x_t + b_a),  i_t = σ(W_x x_t + b_x),  log a_t = −c · softplus(−Λ) · r_t   (a = σ(Λ), c = 8)
     h_t = a_t ⊙ h_t−1 + √(1 − a_t²) ⊙ (i_t ⊙ x_t)
-The sequence form scans in chunks (within a chunk by cumulative sums of log a, exact and stable;
-across chunks by carrying h), the step form advances one step from a state; the two agree (tested).
+The sequence form scans in chunks (every chunk from h = 0 at once, then the chunks' starts carried
+across, scaled by products of a from sums of log a ≤ 0: stable), the step form advances one step
+from a state; the two agree (tested).
 Same interface as the transformer for controllers: residual hook points after every block, an
 `edit` at layer l, and a split step (`step_lower` → edit → `step_upper`). Heads: a Gaussian over
 the ant's 8 torques and the next observation (weight λ in the loss).
@@ -35,7 +36,7 @@ class HawkConfig:
     d_mlp: int = 512
     d_rnn: int | None = None  # default d_model
     conv_width: int = 4
-    chunk: int = 16  # scan chunk: memory B·chunk²·width per block
+    chunk: int = 16  # scan chunk: chunk + T/chunk elementwise steps per block (16: fastest at T ≈ 250-500)
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads or (self.d_rnn or self.d_model) % self.n_heads:
@@ -94,21 +95,35 @@ class RGLRU(nn.Module):
         return log_a, b
 
     def scan(self, x: Tensor, h0: Tensor | None, chunk: int) -> tuple[Tensor, Tensor]:
-        """x (B, T, w) → all h_t (B, T, w) and the last h."""
+        """x (B, T, w) → all h_t (B, T, w) and the last h.
+
+        In chunks of `chunk` steps: every chunk's recurrence from h = 0, all chunks at once (`chunk`
+        elementwise steps), then the chunks' starts carried across (T / chunk steps), each step
+        adding Π a_j (within the chunk, from the cumulative sum of log a ≤ 0: no overflow) times
+        its start. ~6× faster forward + backward than the pairwise (t, k) form on a CPU."""
         log_a, b = self.coefficients(x)
-        h = torch.zeros_like(x[:, 0]) if h0 is None else h0
-        out = []
-        for s in range(0, x.shape[1], chunk):
-            la, bb = log_a[:, s : s + chunk], b[:, s : s + chunk]
-            cum = torch.cumsum(la, dim=1)  # log Π_{j≤t} a_j within the chunk (≤ 0)
-            # h_t = e^{cum_t} h_start + Σ_{k≤t} e^{cum_t − cum_k} b_k ; the pairwise differences are ≤ 0
-            diff = cum[:, :, None] - cum[:, None, :]  # (B, t, k, w)
-            mask = torch.ones(la.shape[1], la.shape[1], dtype=torch.bool, device=x.device).tril()[None, :, :, None]
-            weights = torch.where(mask, torch.exp(diff.clamp(max=0)), torch.zeros((), device=x.device))
-            hs = torch.exp(cum) * h[:, None] + torch.einsum("btkw,bkw->btw", weights, bb)
-            out.append(hs)
-            h = hs[:, -1]
-        return torch.cat(out, dim=1), h
+        n_batch, steps, width = x.shape
+        pad = (-steps) % chunk
+        if pad:  # a = 1, b = 0 past the end: the padded steps only carry h, and are dropped
+            log_a, b = F.pad(log_a, (0, 0, 0, pad)), F.pad(b, (0, 0, 0, pad))
+        n_chunks = (steps + pad) // chunk
+        log_a = log_a.view(n_batch, n_chunks, chunk, width)
+        b = b.view(n_batch, n_chunks, chunk, width)
+        a = torch.exp(log_a)
+        h = torch.zeros_like(b[:, :, 0])
+        local = []
+        for t in range(chunk):
+            h = a[:, :, t] * h + b[:, :, t]
+            local.append(h)
+        within = torch.stack(local, 2)  # each chunk's h_t from a zero start
+        decay = torch.exp(torch.cumsum(log_a, dim=2))  # Π_{j≤t} a_j within the chunk
+        carry = torch.zeros_like(x[:, 0]) if h0 is None else h0
+        starts = []
+        for c in range(n_chunks):
+            starts.append(carry)
+            carry = within[:, c, -1] + decay[:, c, -1] * carry
+        hs = (within + decay * torch.stack(starts, 1)[:, :, None]).reshape(n_batch, n_chunks * chunk, width)[:, :steps]
+        return hs, hs[:, -1]
 
     def step(self, x: Tensor, h: Tensor) -> Tensor:
         log_a, b = self.coefficients(x)
