@@ -47,8 +47,9 @@ ON_POLICY = dict(on_policy_batch_episodes=4, on_policy_every=3, on_policy_episod
 def test_resume_after_a_kill_continues_the_same_loss_curve(datasets, tmp_path: Path, extra: dict) -> None:
     d, ds = datasets
     full: dict[int, float] = {}
-    pretrain(MODEL, _cfg(**extra), d, ds, GridConfig(), resolve_tasks("pretrain"), tmp_path / "a",
-             log=lambda s, m: full.__setitem__(s, m["losses/total"]) if "losses/total" in m else None)
+    _, straight = pretrain(MODEL, _cfg(**extra), d, ds, GridConfig(), resolve_tasks("pretrain"), tmp_path / "a",
+                           log=lambda s, m: full.__setitem__(s, m["losses/total"]) if "losses/total" in m else None)
+    assert straight["resumed_from_step"] == 0
 
     def kill_at_8(step: int, m: dict) -> None:
         if step == 8:
@@ -59,9 +60,10 @@ def test_resume_after_a_kill_continues_the_same_loss_curve(datasets, tmp_path: P
     (ckpt,) = (tmp_path / "b").glob("checkpoint-*")
     assert json.loads((ckpt / "state.json").read_text())["step"] == 6
     resumed: dict[int, float] = {}
-    pretrain(MODEL, _cfg(**extra), d, ds, GridConfig(), resolve_tasks("pretrain"), tmp_path / "b",
-             log=lambda s, m: resumed.__setitem__(s, m["losses/total"]) if "losses/total" in m else None)
+    _, final = pretrain(MODEL, _cfg(**extra), d, ds, GridConfig(), resolve_tasks("pretrain"), tmp_path / "b",
+                        log=lambda s, m: resumed.__setitem__(s, m["losses/total"]) if "losses/total" in m else None)
     assert sorted(resumed) == list(range(7, 13))
+    assert final["resumed_from_step"] == 6  # its wall_s counts from here; train_s covers both calls
     for step in resumed:
         assert resumed[step] == pytest.approx(full[step], rel=1e-5, abs=1e-6), step
 

@@ -56,6 +56,7 @@ def train_loop(model: nn.Module, cfg: Schedule, batches: BatchSource, loss_fn: L
     state: dict[str, Any] = {"step": 0, "epoch": 0, "index": 0, "tokens": 0, "train_s": 0.0, "history": []}
     if (ckpt / "state.json").is_file():
         state = load_checkpoint(ckpt, model, opt, device)
+    resumed_from = state["step"]
     state["fingerprint"] = fingerprint
     log = log or (lambda step, metrics: None)
     bar = tqdm(total=cfg.steps, initial=state["step"], desc=desc, disable=not progress)
@@ -99,4 +100,7 @@ def train_loop(model: nn.Module, cfg: Schedule, batches: BatchSource, loss_fn: L
             save_checkpoint(ckpt, model, opt, state)
     bar.close()
     model.eval()
+    # this call's first step (0: a fresh run): a run resumed after a kill reports its wall time
+    # from here, its train_s (pure step time) over every call
+    state["resumed_from_step"] = resumed_from
     return state

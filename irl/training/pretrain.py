@@ -226,5 +226,5 @@ def pretrain(
     rng = np.random.default_rng(cfg.seed)
     final.update(teacher_forced_metrics(model, probe_batches, rng.permutation(heldout.num_episodes)[:2000], env_cfg.size))
     final.update(tokens=state["tokens"], train_s=state["train_s"], tokens_per_s=state["tokens"] / max(state["train_s"], 1e-9),
-                 steps=state["step"], history=state["history"])
+                 steps=state["step"], resumed_from_step=state["resumed_from_step"], history=state["history"])
     return model, final

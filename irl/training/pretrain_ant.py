@@ -124,5 +124,5 @@ def pretrain_ant(model_cfg: HawkConfig, cfg: PretrainConfig, data: PinpadDataset
              "rollout_outcomes": final_roll["outcomes"], "action_nll_heldout": nll / max(n, 1),
              "tokens": state["tokens"], "train_s": state["train_s"],
              "tokens_per_s": state["tokens"] / max(state["train_s"], 1e-9), "steps": state["step"],
-             "history": state["history"]}
+             "resumed_from_step": state["resumed_from_step"], "history": state["history"]}
     return model, final
