@@ -81,7 +81,7 @@ def pretrain_grid_flow(
     params = {"profile": name, "grid_env": env.to_dict(), "model_grid": model_cfg.to_dict(), "pretrain_grid": sections["pretrain_grid"]}
     final = train_task(model_cfg, cfg, env, Path(data_dir), Path(workdir), Path(out_dir), name, params)
     keys = ("rollout_success", "rollout_episodes", "optimal_action_rate", "optimal_action_rate_determined",
-            "action_nll", "tokens_per_s", "tokens", "steps", "train_s", "wall_s")
+            "action_nll", "tokens_per_s", "tokens", "steps", "resumed_from_step", "train_s", "wall_s")
     metrics = {"profile": name, "env": {"name": "grid-pinpad", **env.to_dict()},
                "model": model_cfg.to_dict(), **{k: final[k] for k in keys}}
     atomic_write_json(history_path, final["history"])

@@ -75,7 +75,7 @@ def pretrain_ant_flow(
     params = {"profile": name, "ant_env": env.to_dict(), "model_ant": model_cfg.to_dict(), "pretrain_ant": sections["pretrain_ant"]}
     final = train_task(model_cfg, cfg, env, data_dir_p, Path(workdir), Path(out_dir), name, params)
     keys = ("rollout_success", "rollout_episodes", "rollout_outcomes", "action_nll_heldout", "tokens_per_s", "tokens",
-            "steps", "train_s", "wall_s")
+            "steps", "resumed_from_step", "train_s", "wall_s")
     metrics = {"profile": name, "env": {"name": "ant-pinpad", **env.to_dict()}, "model": model_cfg.to_dict(),
                **{k: final[k] for k in keys}}
     atomic_write_json(history_path, final["history"])

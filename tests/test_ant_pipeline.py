@@ -176,7 +176,7 @@ def test_dvc_repro_runs_the_ant_pipeline(isolated_tracking: Path) -> None:
     assert d.manifest["expert"]["actions"] == "sampled" and ds.manifest["expert"]["actions"] == "mean"
     assert d["obs"].shape[1] == AntPinpadEnv(**AntConfig(horizon=30).to_dict()).observation_space.shape[0]
     pre = json.loads((repo / "metrics/ant/pretrain.json").read_text())
-    assert pre["steps"] == 6 and 0 <= pre["rollout_success"] <= 1 and pre["model"]["obs_dim"] == d["obs"].shape[1]
+    assert pre["steps"] == 6 and pre["resumed_from_step"] == 0 and 0 <= pre["rollout_success"] <= 1 and pre["model"]["obs_dim"] == d["obs"].shape[1]
     assert len(json.loads((repo / "metrics/ant/pretrain_history.json").read_text())) == 2
     probe = json.loads((repo / "metrics/ant/probe.json").read_text())
     assert len(probe["accuracy_by_layer"]) == 3 and probe["chance"] == 0.25 and (repo / "plots/ant/probe.png").is_file()

@@ -72,7 +72,7 @@ def test_dvc_repro_runs_the_pipeline_on_the_temporary_server(isolated_tracking: 
     assert metrics["profile"] == "smoke" and metrics["expert_success"] == 1.0
     assert load_dataset(repo / "data/grid/D_star").manifest["expert"]["epsilon"] == 0.0
     pre = json.loads((repo / "metrics/grid/pretrain.json").read_text())
-    assert pre["profile"] == "smoke" and pre["steps"] == 30 and 0 <= pre["rollout_success"] <= 1
+    assert pre["profile"] == "smoke" and pre["steps"] == 30 and pre["resumed_from_step"] == 0 and 0 <= pre["rollout_success"] <= 1
     assert (repo / "models/grid/base/model.safetensors").is_file()
     mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
     version = mlflow.MlflowClient().get_model_version_by_alias("irl-grid-base", "champion")
