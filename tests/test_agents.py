@@ -20,10 +20,12 @@ from irl.models.transformer import PinpadTransformer, TransformerConfig
 from tests.bundle_helpers import make_store
 
 
-@pytest.mark.parametrize("encoding", ["egocentric", "egocentric_local", "prefix", "onehot"])
-def test_slots_at_different_steps_match_the_lockstep_model(encoding: str) -> None:
+@pytest.mark.parametrize("encoding,window", [("egocentric", 0), ("egocentric_local", 0), ("prefix", 0), ("onehot", 0),
+                                             ("egocentric", 2), ("prefix", 1)])
+def test_slots_at_different_steps_match_the_lockstep_model(encoding: str, window: int) -> None:
     torch.manual_seed(0)
-    base = PinpadTransformer(TransformerConfig(grid_size=5, obs_encoding=encoding, n_layers=3, d_model=32, n_heads=4, d_mlp=64)).eval()
+    base = PinpadTransformer(TransformerConfig(grid_size=5, obs_encoding=encoding, n_layers=3, d_model=32, n_heads=4, d_mlp=64,
+                                               local_window=window)).eval()
     env = GridPinpadBatch(GridConfig(size=5, horizon=20), resolve_tasks("pretrain"), 3, seed=0)
     env.reset()
     rng = np.random.default_rng(0)

@@ -104,3 +104,30 @@ def test_the_edit_is_causal_and_hook_points_see_every_layer() -> None:
     assert seen[:4] == [0, 1, 2, 3]
     assert torch.equal(base[:, :6], edited[:, :6])  # the past is untouched by a later edit
     assert not torch.allclose(base[:, 6:], edited[:, 6:])
+
+
+@pytest.mark.parametrize("encoding,window", [("egocentric", 1), ("egocentric", 3), ("prefix", 2)])
+def test_windowed_upper_blocks_step_like_the_parallel_forward_and_see_only_the_window(encoding: str, window: int) -> None:
+    torch.manual_seed(0)
+    cfg = TransformerConfig(obs_encoding=encoding, n_layers=4, d_model=32, n_heads=4, d_mlp=64, local_window=window)
+    model = PinpadTransformer(cfg).eval()
+    colors, walls, pos = _batch()
+    with torch.no_grad():
+        full = model(colors, walls, pos, return_resid=True)
+        cache = model.init_cache(colors, walls, pos.shape[1])
+        steps = [model.step(cache, pos[:, t]) for t in range(pos.shape[1])]
+        torch.testing.assert_close(torch.stack([s["action_logits"] for s in steps], 1), full["action_logits"], atol=1e-5, rtol=1e-4)
+        # from L/2 up, a step's output depends on the residual at L/2 of the last (L − L/2)(window − 1) + 1
+        # steps only (each windowed block reaches window − 1 further back): perturb every older one
+        mid, t = cfg.mid_layer, pos.shape[1] - 1
+        old = t - ((cfg.n_layers - mid) * (window - 1) + 1) + 1  # steps before this one are out of reach
+
+        def far_past(x: torch.Tensor) -> torch.Tensor:
+            y = x.clone()
+            y[:, :old] += torch.randn_like(y[:, :old])
+            return y
+
+        edited = model(colors, walls, pos, edit_layer=mid, edit=far_past)
+    torch.testing.assert_close(edited["action_logits"][:, t], full["action_logits"][:, t], atol=1e-5, rtol=1e-4)
+    assert not torch.allclose(edited["action_logits"][:, :old], full["action_logits"][:, :old])
+    assert "local_window" not in TransformerConfig().to_dict()  # off: older configs' dicts and hashes unchanged

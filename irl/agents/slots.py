@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from irl.models.transformer import Block, PinpadTransformer, relative_bucket
+from irl.models.transformer import Block, PinpadTransformer
 
 
 class SlotPool:
@@ -40,9 +40,12 @@ class SlotPool:
         self.steps = torch.zeros(capacity, dtype=torch.long, device=self.device)  # step tokens so far
         self.tokens = torch.zeros(capacity, cfg.n_cells, cfg.d_model, device=self.device)  # step token per cell
         with torch.no_grad():  # (max_len, H, 1, max_len): the bias of a query at each cache length
-            self.bias_table = self._bias(torch.arange(self.max_len, device=self.device), self.max_len)
-        # the step in progress: rows, their cache lengths, its bias, and (slot, length) as ints for a lone row
-        self._step: tuple[Tensor, Tensor, Tensor, tuple[int, int] | None] | None = None
+            self.bias_table = self._bias(self.max_len)
+            # windowed blocks (TransformerConfig.local_window) get their own
+            self.local_table = self._bias(self.max_len, cfg.local_window) if cfg.local_window else self.bias_table
+        # the step in progress: rows, their cache lengths, its (full, windowed) biases, and (slot, length)
+        # as ints for a lone row
+        self._step: tuple[Tensor, Tensor, tuple[Tensor, Tensor], tuple[int, int] | None] | None = None
 
     @torch.no_grad()
     def open(self, slot: int, colors: Tensor, walls: Tensor) -> None:
@@ -63,11 +66,10 @@ class SlotPool:
         """(B,) bool: rows whose cache holds `max_steps` steps already."""
         return self.steps[rows] >= self.max_steps
 
-    def _bias(self, lengths: Tensor, k_len: int) -> Tensor:
-        """(B, H, 1, k_len): each row's relative-position bias for its query at `lengths`."""
-        dist = lengths[:, None] - torch.arange(k_len, device=lengths.device)[None, :]  # (B, k_len)
-        bias = self.base.pos_bias(relative_bucket(dist.clamp(min=0), self.base.cfg.pos_buckets, self.base.cfg.pos_max_distance))
-        return bias.permute(0, 2, 1).masked_fill((dist < 0)[:, None, :], float("-inf"))[:, :, None, :]
+    def _bias(self, max_len: int, window: int = 0) -> Tensor:
+        """(max_len, H, 1, max_len): the base's attention bias of a query at each cache length."""
+        q = torch.arange(max_len, device=self.device)
+        return self.base.attention_bias(q, max_len, window).permute(1, 0, 2)[:, :, None, :]
 
     def _block(self, i: int, block: Block, x: Tensor, rows: Tensor, lengths: Tensor, bias: Tensor,
                lone: tuple[int, int] | None) -> Tensor:
@@ -91,20 +93,20 @@ class SlotPool:
     def _run(self, x: Tensor, rows: Tensor, start: int, stop: int) -> Tensor:
         # `upper` finishes the step `lower` began on the same rows: reuse its lengths and bias
         if self._step is not None and self._step[0] is rows:
-            _, lengths, bias, lone = self._step
+            _, lengths, biases, lone = self._step
         else:
             lengths = self.length[rows]
             if len(rows) == 1:
                 lone = (int(rows[0]), int(lengths[0]))
-                bias = self.bias_table[lone[1] : lone[1] + 1, :, :, : lone[1] + 1]
+                biases = tuple(t[lone[1] : lone[1] + 1, :, :, : lone[1] + 1] for t in (self.bias_table, self.local_table))
             else:
                 lone = None
-                bias = self.bias_table[lengths, :, :, : int(lengths.max()) + 1]
-            self._step = (rows, lengths, bias, lone)
+                biases = tuple(t[lengths, :, :, : int(lengths.max()) + 1] for t in (self.bias_table, self.local_table))
+            self._step = (rows, lengths, biases, lone)
         for i in range(start, stop):
             x = self.base.hook_resid[i](x)
             if i < self.base.cfg.n_layers:
-                x = self._block(i, self.base.blocks[i], x, rows, lengths, bias, lone)
+                x = self._block(i, self.base.blocks[i], x, rows, lengths, biases[self.base.cfg.windowed(i)], lone)
         return x
 
     @torch.no_grad()

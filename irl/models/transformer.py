@@ -54,8 +54,15 @@ class TransformerConfig:
     n_colors: int = 8
     n_walls: int = 4
     n_actions: int = 4
+    # > 0: the blocks from the controlled layer L/2 up attend only to the last `local_window` steps
+    # (the current one included; the layout prefix stays visible), so whatever they need of the
+    # episode's history — the subgoal — must pass through the residual stream at L/2, where the
+    # controllers write it. 0: full causal attention in every block (the paper's model).
+    local_window: int = 0
 
     def __post_init__(self) -> None:
+        if self.local_window < 0:
+            raise ValueError(f"local_window={self.local_window}: expected 0 (off) or a number of steps >= 1")
         if self.obs_encoding not in ENCODINGS:
             raise ValueError(f"obs_encoding={self.obs_encoding!r}: expected one of {ENCODINGS}")
         if self.d_model % self.n_heads:
@@ -75,7 +82,14 @@ class TransformerConfig:
         return self.n_layers // 2
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if not self.local_window:  # off: the dict (and the fingerprints and hashes built on it) of older runs
+            del d["local_window"]
+        return d
+
+    def windowed(self, layer: int) -> bool:
+        """Whether block `layer` attends to the last `local_window` steps only."""
+        return bool(self.local_window) and layer >= self.mid_layer
 
 
 def relative_bucket(distance: Tensor, n_buckets: int, max_distance: int) -> Tensor:
@@ -207,13 +221,23 @@ class PinpadTransformer(nn.Module):
         content = torch.where(inside, content, k + 1)
         return torch.arange(len(ACTION_DELTAS), device=pos.device) * (k + 2) + content
 
-    def attention_bias(self, q_pos: Tensor, k_len: int) -> Tensor:
-        """(H, Tq, Tk) relative-position bias, −inf above the diagonal (causal)."""
+    def attention_bias(self, q_pos: Tensor, k_len: int, window: int = 0) -> Tensor:
+        """(H, Tq, Tk) relative-position bias, −inf above the diagonal (causal) and, with `window`,
+        on step tokens `window` or more steps back (prefix tokens stay visible)."""
         k_pos = torch.arange(k_len, device=q_pos.device)
         dist = q_pos[:, None] - k_pos[None, :]  # (Tq, Tk)
         bias = self.pos_bias(relative_bucket(dist.clamp(min=0), self.cfg.pos_buckets, self.cfg.pos_max_distance))
         bias = bias.permute(2, 0, 1)  # (H, Tq, Tk)
-        return bias.masked_fill(dist < 0, float("-inf"))
+        hidden = dist < 0
+        if window:
+            hidden = hidden | ((dist >= window) & (k_pos[None, :] >= self.cfg.n_prefix))
+        return bias.masked_fill(hidden, float("-inf"))
+
+    def layer_biases(self, q_pos: Tensor, k_len: int) -> list[Tensor]:
+        """The attention bias of every block (windowed blocks get the windowed one)."""
+        full = self.attention_bias(q_pos, k_len)
+        local = self.attention_bias(q_pos, k_len, self.cfg.local_window) if self.cfg.local_window else full
+        return [local if self.cfg.windowed(i) else full for i in range(self.cfg.n_layers)]
 
     # ------------------------------------------------------------------ forward
     def forward(
@@ -237,7 +261,7 @@ class PinpadTransformer(nn.Module):
         steps = self.embed_steps(layout, pos)
         p = self.cfg.n_prefix
         x = torch.cat([layout, steps], dim=1) if p else steps  # (B, P+T, d)
-        bias = self.attention_bias(torch.arange(x.shape[1], device=x.device), x.shape[1])
+        biases = self.layer_biases(torch.arange(x.shape[1], device=x.device), x.shape[1])
         resid: list[Tensor] = []
         for layer in range(self.cfg.n_layers + 1):
             if layer == edit_layer and edit is not None:
@@ -246,7 +270,7 @@ class PinpadTransformer(nn.Module):
             if return_resid:
                 resid.append(x[:, p:])
             if layer < self.cfg.n_layers:
-                x = self.blocks[layer](x, bias)
+                x = self.blocks[layer](x, biases[layer])
         out: dict[str, Tensor | list[Tensor]] = self._heads(x[:, p:])
         if return_resid:
             out["resid"] = resid
@@ -307,25 +331,25 @@ class PinpadTransformer(nn.Module):
         if length >= cache["max_len"]:
             raise ValueError(f"KV cache full ({cache['max_len']} tokens): init_cache with a larger max_steps")
         x = self.embed_steps(cache["layout"], pos[:, None])  # (B, 1, d)
-        bias = self.attention_bias(torch.tensor([length], device=x.device), length + 1)
+        biases = self.layer_biases(torch.tensor([length], device=x.device), length + 1)
         for i in range(min(layer, self.cfg.n_layers + 1)):
             x = self.hook_resid[i](x)
             if resid is not None:
                 resid.append(x[:, 0])
             if i < self.cfg.n_layers:
-                x = self.blocks[i](x, bias, (*cache["kv"][i], length))
+                x = self.blocks[i](x, biases[i], (*cache["kv"][i], length))
         return x
 
     def step_upper(self, cache: dict, x: Tensor, layer: int, resid: list[Tensor] | None = None) -> dict[str, Tensor]:
         """Second half of a step: from the (possibly edited) residual x (B, 1, d) at `layer` to the
         heads; advances the cache by one token."""
         length = cache["length"]
-        bias = self.attention_bias(torch.tensor([length], device=x.device), length + 1)
+        biases = self.layer_biases(torch.tensor([length], device=x.device), length + 1)
         for i in range(layer, self.cfg.n_layers + 1):
             x = self.hook_resid[i](x)
             if resid is not None:
                 resid.append(x[:, 0])
             if i < self.cfg.n_layers:
-                x = self.blocks[i](x, bias, (*cache["kv"][i], length))
+                x = self.blocks[i](x, biases[i], (*cache["kv"][i], length))
         cache["length"] = length + 1
         return {k: v[:, 0] for k, v in self._heads(x).items()}
