@@ -143,7 +143,7 @@ def train_raw_rl(base: BaseModel, env_cfg: GridConfig | AntConfig, task_set: Tas
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-            stats["losses/policy_loss"] = float(loss)
+            stats["losses/policy_loss"] = float(loss.detach())
         episodes += cfg.batch_episodes
         iteration += 1
         rate = float(ro["returns"].mean())
