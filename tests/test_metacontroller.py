@@ -211,3 +211,22 @@ def test_switch_noise_perturbs_the_gate_in_training_only() -> None:
     assert torch.equal(noisy(e, mask, generator=g3)["beta"], b)
     with pytest.raises(ValueError, match="switch_noise"):
         MetacontrollerConfig(d_model=32, layer=1, switch_noise=-1.0)
+
+
+def test_hard_switch_holds_or_replaces_the_code_and_passes_the_gradient_to_beta() -> None:
+    """hard_switch integrates with 1[β_t > 0.5] (the acting rule): z_t is exactly z_t−1 or exactly
+    z̃_t, while the switch network still gets a gradient; off, the config dict is the old one."""
+    torch.manual_seed(0)
+    e, mask = torch.randn(4, 12, 32), torch.ones(4, 12, dtype=torch.bool)
+    mc = Metacontroller(MetacontrollerConfig(d_model=32, layer=1, hard_switch=True))
+    out = mc(e, mask, generator=torch.Generator().manual_seed(1))
+    z, beta = out["z"], out["beta"]
+    g = torch.Generator().manual_seed(1)  # the same draw of z̃ as the pass above
+    z_tilde = out["mu"] + torch.exp(0.5 * out["logvar"]) * torch.randn(out["mu"].shape, generator=g)
+    fired = beta[:, 1:] > 0.5
+    assert fired.any() and (~fired).any()
+    torch.testing.assert_close(z[:, 1:][fired], z_tilde[:, 1:][fired])
+    torch.testing.assert_close(z[:, 1:][~fired], z[:, :-1][~fired])
+    z.sum().backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in mc.switch.parameters())
+    assert "hard_switch" not in MetacontrollerConfig(d_model=32, layer=1).to_dict()

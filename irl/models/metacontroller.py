@@ -51,6 +51,11 @@ class MetacontrollerConfig:
     # β_t ≈ 1/(steps since the last switch) that pools noisy z̃ samples (README "Controller
     # discovery"). 0 = the plain sigmoid gate of DESIGN.md §1. Never used when acting.
     switch_noise: float = 0.0
+    # Train with the gate the agent acts with: z_t integrates with 1[β_t > 0.5] (a held code or a
+    # fresh one, never a blend), the gradient passing straight through to β_t. The soft gate can
+    # pool the noisy z̃ of a subgoal as a running mean (β_t ≈ 1/k); the hard one cannot. Off: the
+    # plain sigmoid gate of DESIGN.md §1.
+    hard_switch: bool = False
 
     def __post_init__(self) -> None:
         if self.switch not in SWITCH_MODES:
@@ -64,7 +69,10 @@ class MetacontrollerConfig:
                 raise ValueError(f"{name}={getattr(self, name)}: must be >= 1")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if not self.hard_switch:  # off: the dict (and the fingerprints built on it) of older runs
+            del d["hard_switch"]
+        return d
 
 
 def _mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
@@ -144,25 +152,31 @@ class Metacontroller(nn.Module):
             u = (torch.rand(e.shape[:2], generator=generator) if generator is not None else torch.rand(e.shape[:2]))
             u = u.clamp(1e-6, 1 - 1e-6).to(e.device)
             noise = self.cfg.switch_noise * (u.log() - (-u).log1p())
-        zs, betas = [], []
+        zs, betas, gates = [], [], []
         for t in range(e.shape[1]):
             if t == 0 or self.cfg.switch == "always":
                 beta = torch.ones_like(z_prev[:, 0])
             else:
                 beta = self.switch_prob(e[:, t], h_prev[:, t], z_prev, None if noise is None else noise[:, t])
-            z_prev = beta[:, None] * z_tilde[:, t] + (1 - beta[:, None]) * z_prev
+            gate = beta
+            if self.cfg.hard_switch and t > 0:  # forward: the acting rule; backward: dβ
+                gate = beta + ((beta > 0.5).to(beta.dtype) - beta).detach()
+            z_prev = gate[:, None] * z_tilde[:, t] + (1 - gate[:, None]) * z_prev
             zs.append(z_prev)
             betas.append(beta)
+            gates.append(gate)
         z = torch.stack(zs, dim=1)
         a, b = self.decode(z)
-        return {"mu": mu, "logvar": logvar, "beta": torch.stack(betas, dim=1), "z": z, "A": a, "B": b}
+        return {"mu": mu, "logvar": logvar, "beta": torch.stack(betas, dim=1), "gate": torch.stack(gates, dim=1),
+                "z": z, "A": a, "B": b}
 
     def rate(self, out: dict[str, Tensor], mask: Tensor) -> Tensor:
         """The KL term per real step: KL(N(μ_t, Σ_t) ‖ N(0, I)) averaged over the steps in `mask`,
-        each weighted by β_t when `cfg.rate == "switch"`."""
+        each weighted by the gate that integrated z̃_t when `cfg.rate == "switch"` (β_t, or with
+        `hard_switch` 1[β_t > 0.5] with β_t's gradient)."""
         kl = kl_to_standard_normal(out["mu"], out["logvar"])
         if self.cfg.rate == "switch":
-            kl = kl * out["beta"]
+            kl = kl * out.get("gate", out["beta"])
         return kl[mask].mean()
 
     def edit(self, a: Tensor, b: Tensor):

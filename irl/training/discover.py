@@ -51,6 +51,7 @@ class DiscoverConfig:
     switch: str = "learned"
     rate: str = "step"  # "switch": the KL weighted by β_t (irl.models.metacontroller.RATE_MODES)
     switch_noise: float = 0.0  # logistic noise on the switch logit in training (MetacontrollerConfig)
+    hard_switch: bool = False  # integrate with 1[β > 0.5], gradient straight through (MetacontrollerConfig)
     rank: int | str = 16
     heldout_episodes: int = 1000
     steering_episodes: int = 256
@@ -149,6 +150,9 @@ def evaluate_discovery(base: BaseModel, mc: Metacontroller, batches: EpisodeBatc
 # Fields that do not change the training trajectory: a run may be extended (more steps) or
 # re-scored from its checkpoint.
 _NOT_TRAINING = ("device", "steps", "checkpoint_every", "log_every", "steering_episodes")
+# Options added after runs were checkpointed: left out of the fingerprint at their default, so
+# those runs keep theirs and resume.
+_ADDED_LATER = {"hard_switch": False}
 
 
 def _fingerprint(base: BaseModel, mcfg: MetacontrollerConfig, cfg: DiscoverConfig, data: PinpadDataset) -> str:
@@ -156,7 +160,9 @@ def _fingerprint(base: BaseModel, mcfg: MetacontrollerConfig, cfg: DiscoverConfi
     for k, v in sorted(base.state_dict().items()):
         digest.update(k.encode())
         digest.update(v.detach().cpu().float().numpy().tobytes())
-    blob = json.dumps({"mc": mcfg.to_dict(), "train": {k: v for k, v in asdict(cfg).items() if k not in _NOT_TRAINING},
+    train = {k: v for k, v in asdict(cfg).items()
+             if k not in _NOT_TRAINING and not (k in _ADDED_LATER and v == _ADDED_LATER[k])}
+    blob = json.dumps({"mc": mcfg.to_dict(), "train": train,
                        "data": {k: v["sha256"] for k, v in data.manifest["arrays"].items()},
                        "base": digest.hexdigest()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -170,7 +176,7 @@ def discover(base: BaseModel, data: PinpadDataset, cfg: DiscoverConfig, workdir:
     base = base.to(device)
     mcfg = MetacontrollerConfig(d_model=base.cfg.d_model, layer=base.cfg.mid_layer, switch=cfg.switch,
                                 rank=cfg.controller_rank(base.cfg.d_model), rate=cfg.rate,
-                                switch_noise=cfg.switch_noise)
+                                switch_noise=cfg.switch_noise, hard_switch=cfg.hard_switch)
     fingerprint = _fingerprint(base, mcfg, cfg, data)
     with seeded(cfg.seed):  # α points and baselines train in parallel threads (irl/training/seeding.py)
         mc = Metacontroller(mcfg).to(device)
