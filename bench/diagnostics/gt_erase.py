@@ -11,7 +11,7 @@ code that conflicts with the commanded subgoal, which never happens in D* but do
 of the post task. Prints probe accuracy before/after erasure, the fit, and post-task / commanded
 pretraining-task success (500 episodes each) with and without control, on the default 5×5 grid.
 """
-import sys, time
+import sys
 
 import numpy as np
 import torch
@@ -24,7 +24,7 @@ from irl.eval.probe import residuals
 from irl.models.controllers import ControllerConfig, LinearControllers
 from irl.models.io import load_model
 from irl.training.batches import EpisodeBatches
-from irl.training.gt_controllers import steered_success
+from irl.training.gt_controllers import GTControllerConfig, steered_success, train_controllers
 
 
 def probe_weights(x: torch.Tensor, y: torch.Tensor, n: int, steps: int = 300) -> torch.Tensor:
@@ -48,9 +48,20 @@ def probe_weights(x: torch.Tensor, y: torch.Tensor, n: int, steps: int = 300) ->
 def accuracy(x: torch.Tensor, y: torch.Tensor, n: int, split: int) -> float:
     w = probe_weights(x[:split], y[:split], n)
     mu = x[:split].mean(0)
-    logits = (x[split:] - mu) @ w
-    # a fresh bias-free readout is weaker than fit_probe's; refit on the held-out half's own scale
+    logits = (x[split:] - mu) @ w  # bias-free readout: held-out accuracy of the probe fitted on the first part
     return float((logits.argmax(-1) == y[split:]).float().mean())
+
+
+class ErasingBase(torch.nn.Module):
+    """The frozen base with the erasure applied under any edit at LAYER, so that
+    irl.training.gt_controllers.train_controllers fits the controllers on the erased residual."""
+
+    def __init__(self, base: torch.nn.Module, erase) -> None:
+        super().__init__()
+        self.base, self.erase = base, erase
+
+    def action_nll(self, batch, edit_layer=None, edit=None):
+        return self.base.action_nll(batch, edit_layer=edit_layer, edit=lambda x: edit(self.erase(x)))
 
 
 class ErasingControllers(torch.nn.Module):
@@ -77,7 +88,8 @@ if __name__ == "__main__":
     batches = EpisodeBatches(dstar, 128, 0)
     eps = np.random.default_rng(0).permutation(dstar.num_episodes)[:3000]
     resid, sub = residuals(base, batches, eps)
-    tgt = torch.cat([batches.gather(eps[i:i + 256])["target"][batches.gather(eps[i:i + 256])["mask"]] for i in range(0, len(eps), 256)])
+    chunks = [batches.gather(eps[i:i + 256]) for i in range(0, len(eps), 256)]  # residuals()'s order
+    tgt = torch.cat([c["target"][c["mask"]] for c in chunks])
     x = resid[layer]
     split = int(0.7 * x.shape[0])
     mu = x[:split].mean(0)
@@ -89,28 +101,10 @@ if __name__ == "__main__":
     erased = x - ((x - mu) @ q) @ q.T
     print(f"layer {layer}, {q.shape[1]} directions erased: subgoal probe {accuracy(x, sub, 4, split):.3f} -> {accuracy(erased, sub, 4, split):.3f} erased; "
           f"target {accuracy(x, tgt.long(), 8, split):.3f} -> {accuracy(erased, tgt.long(), 8, split):.3f}", flush=True)
-    inner = LinearControllers(ControllerConfig(4, base.cfg.d_model, None, layer))
-    ctrl = ErasingControllers(inner, q, mu)
-    # train_controllers builds its own LinearControllers; fit the erasing one with the same loss here
-    for p in base.parameters():
-        p.requires_grad_(False)
-    opt = torch.optim.AdamW(inner.parameters(), lr=lr, weight_decay=0.03)
-    fit = EpisodeBatches(dstar, 128, 0)
-    t, epoch, index = time.time(), 0, 0
-    with torch.no_grad():
-        b0 = fit.batch(0, 0)
-        first = float(base.action_nll(b0, edit_layer=layer, edit=ctrl.edit(b0["subgoal"].clamp(min=0))))
-    for _ in range(steps):
-        bt = fit.batch(epoch, index)
-        loss = base.action_nll(bt, edit_layer=layer, edit=ctrl.edit(bt["subgoal"].clamp(min=0)))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        index += 1
-        if index >= fit.batches_per_epoch:
-            epoch, index = epoch + 1, 0
-    with torch.no_grad():
-        last = float(base.action_nll(b0, edit_layer=layer, edit=ctrl.edit(b0["subgoal"].clamp(min=0))))
-    print(f"fit: D* NLL with erasure {first:.3f} -> {last:.3f}, {time.time() - t:.0f} s", flush=True)
+    ctrl = ErasingControllers(LinearControllers(ControllerConfig(4, base.cfg.d_model, None, layer)), q, mu)
+    inner, fit = train_controllers(ErasingBase(base, ctrl.erase), dstar, ctrl.cfg,
+                                   GTControllerConfig(steps=steps, lr=lr, batch_size=128, weight_decay=0.03))
+    ctrl.inner = inner
+    print(f"fit: D* NLL with erasure {fit['nll_before']:.3f} -> {fit['nll_after']:.3f}, {fit['train_s']:.0f} s", flush=True)
     print("ood", steered_success(base, ctrl, env, post, 500, 5000), "id", steered_success(base, ctrl, env, pretrain, 500, 6000), flush=True)
     print("uncontrolled ood", steered_success(base, None, env, post, 500, 5000), "id", steered_success(base, None, env, pretrain, 500, 6000))
