@@ -1,9 +1,12 @@
-"""Continue the default discover_grid run (its 6000-step checkpoint) to STEPS steps and score it.
+"""Continue the default discover_grid run from its checkpoint to STEPS steps, optionally with changed
+training options (KEY=VALUE, DiscoverConfig fields: e.g. switch_noise=1.0 to fine-tune the aligned
+soft gate towards a binary one), and score it on the stage's held-out episodes.
 
-The checkpoint is copied under the fingerprint the current code gives the same run (a DiscoverConfig
-field added since did not change the training, tested bit-identical), into a temporary workdir.
+The stage's checkpoint (found under the fingerprint of params.yaml's default config) is copied under
+the fingerprint of the changed config, into a temporary workdir, so the stage's own is untouched.
 
     python bench/diagnostics/discover_longer.py 12000
+    python bench/diagnostics/discover_longer.py 8000 switch_noise=1.0
 """
 import json, shutil, sys, tempfile, time
 from pathlib import Path
@@ -13,23 +16,44 @@ from irl.data.dataset import load_dataset
 from irl.models.io import load_model
 from irl.models.metacontroller import MetacontrollerConfig
 from irl.training.discover import DiscoverConfig, discover, _fingerprint
+
 torch.set_num_threads(1)
 steps = int(sys.argv[1])
+overrides = {}
+for arg in sys.argv[2:]:
+    key, value = arg.split("=", 1)
+    overrides[key] = yaml.safe_load(value)
 sec = yaml.safe_load(open("params.yaml"))["profiles"]["default"]["discover_grid"]
-cfg = DiscoverConfig(**{**sec, "steps": steps, "device": "cpu"})
+stage = DiscoverConfig(**{**sec, "device": "cpu"})
+cfg = DiscoverConfig(**{**sec, **overrides, "steps": steps, "device": "cpu"})
 base, _ = load_model("models/grid/base")
 data = load_dataset("data/grid/D_star")
-mcfg = MetacontrollerConfig(d_model=base.cfg.d_model, layer=base.cfg.mid_layer, switch=cfg.switch, rank=cfg.controller_rank(base.cfg.d_model))
-fp = _fingerprint(base, mcfg, cfg, data)
-work = Path(tempfile.gettempdir()) / "irl-discover-longer"
-dst = work / f"checkpoint-{fp}"
+
+
+def mc_config(c: DiscoverConfig) -> MetacontrollerConfig:
+    return MetacontrollerConfig(d_model=base.cfg.d_model, layer=base.cfg.mid_layer, switch=c.switch,
+                                rank=c.controller_rank(base.cfg.d_model), rate=c.rate,
+                                switch_noise=c.switch_noise, hard_switch=c.hard_switch)
+
+
+src = Path("checkpoints/grid/metacontroller") / f"checkpoint-{_fingerprint(base, mc_config(stage), stage, data)}"
+tag = "_".join(f"{k}-{v}" for k, v in sorted(overrides.items())) or "same"
+work = Path(tempfile.gettempdir()) / f"irl-discover-longer-{tag}"
+dst = work / f"checkpoint-{_fingerprint(base, mc_config(cfg), cfg, data)}"
 if not dst.exists():
-    shutil.copytree("checkpoints/grid/metacontroller/checkpoint-11cbd4c6d0b99a5d", dst)
-print("resuming from", json.load(open(dst / "state.json"))["step"], flush=True)
+    if not src.is_dir():
+        sys.exit(f"no stage checkpoint at {src}: run `dvc repro discover_grid` first")
+    shutil.copytree(src, dst)
+print("resuming from", json.load(open(dst / "state.json"))["step"], "with", overrides, flush=True)
 t = time.time()
+
+
 def log(step, m):
     if step % 500 == 0:
         print(time.strftime("%H:%M:%S"), step, {k: round(v, 4) for k, v in m.items()}, flush=True)
+
+
 mc, _, res = discover(base, data, cfg, work, log=log)
 print(json.dumps({k: res[k] for k in ("boundary_f1", "boundary_precision", "boundary_recall", "switches_per_episode",
-                                       "true_subgoals_per_episode", "beta_nonbinary_fraction", "nll", "kl", "steps")}), time.time() - t)
+                                       "true_subgoals_per_episode", "beta_nonbinary_fraction", "nll", "kl", "steps")}),
+      round(time.time() - t), "s")
