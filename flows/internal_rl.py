@@ -6,7 +6,10 @@ environment; a recurrent policy over codes z is trained with PPO-clip (no critic
 of 1 at full success only. One policy per seed, the seeds fanned out as parallel Prefect tasks.
 Writes the learning curve (median and 25–75% band over seeds), registers the best policy as
 `irl-<env>-policy` — with alias `champion` only if it beats the current champion. The ant's
-success is also reported normalised by the expert's on the same task.
+success is also reported normalised by the expert's on the same task. Two upper bounds for the
+grid: the mean code of each true subgoal at every decision (`oracle_code_success`), and the code
+sequence the metacontroller reads off the expert's own solution of each layout
+(`expert_codes_success`, irl/eval/code_oracle.py).
 
     python -m flows.internal_rl [--env grid|ant] [--profile smoke|default|paper]
 """
@@ -31,6 +34,7 @@ from irl.config import stage_config
 from irl.envs.ant import AntConfig
 from irl.envs.grid import GridConfig
 from irl.envs.tasks import TaskSet, resolve_tasks
+from irl.eval.code_oracle import expert_code_sequence
 from irl.eval.rl_plots import learning_curves_png
 from irl.io import atomic_write_json
 from irl.models.io import load_model, save_model
@@ -79,10 +83,12 @@ def internal_rl_stage(stage: str, env_section: str, env_cls: type[GridConfig] | 
     device = resolve_device(cfg.device)
     base, base_spec = load_model(model_dir, device)
     mc, spec = load_model(mc_dir, device)
-    oracle: dict[str, float | None] = {"oracle_code_success": None, "oracle_decisions_per_episode": None}
+    oracle: dict[str, float | int | None] = {"oracle_code_success": None, "oracle_decisions_per_episode": None}
     if spec["meta"].get("codes_by_subgoal") is not None:
         codes = torch.tensor(spec["meta"]["codes_by_subgoal"], dtype=torch.float32)
         oracle = oracle_code_success(base, mc, codes, env, post_tasks(env), cfg.eval_episodes, seed=cfg.seeds[0] + 20_011)
+    if isinstance(env, GridConfig):  # does the code space hold a solution at all? (irl/eval/code_oracle.py)
+        oracle.update(expert_code_sequence(base, mc, env, post_tasks(env), cfg.eval_episodes, seed=cfg.seeds[0] + 30_011))
     finals = [r["final_success"] for r in runs]
     to50 = [smoothed_first(r["curve"], 0.5) for r in runs]
     to90 = [smoothed_first(r["curve"], 0.9) for r in runs]

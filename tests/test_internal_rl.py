@@ -142,3 +142,39 @@ def test_seeds_trained_in_parallel_threads_match_sequential_runs() -> None:
             parallel = list(pool.map(train, cfgs))
         for a, b in zip(sequential, parallel):
             assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_expert_code_sequence_reads_one_code_per_subgoal_and_a_zero_decoder_is_the_base() -> None:
+    """The code oracle: z at each true subgoal start (β patched to fire exactly there, then never),
+    and with an untouched (zero) decoder the code-driven base is the base alone, layout by layout."""
+    from irl.data.collect import CollectConfig, collect_grid
+    from irl.data.dataset import PinpadDataset
+    from irl.eval.code_oracle import expert_code_sequence, subgoal_codes
+    from irl.training.batches import EpisodeBatches
+    from irl.training.discover import discovery_losses
+
+    base, mc = models()
+    post = resolve_tasks("post")
+    sol = collect_grid(GridConfig(size=6, horizon=100), post, CollectConfig(8, 0.0, seed=3, task_set="post"))
+    data = PinpadDataset(None, {"arrays": {}}, sol.arrays)
+    assert data["success"].all()
+    batch = EpisodeBatches(data, 8, 0).gather(np.arange(8))
+    sub = batch["subgoal"]
+    starts = torch.zeros_like(sub, dtype=torch.bool)
+    starts[:, 1:] = (sub[:, 1:] != sub[:, :-1]) & (sub[:, 1:] >= 0)
+    calls = iter(range(10**6))
+    t_of_call = lambda: next(calls) + 1  # forward calls switch_prob once per t >= 1, in order
+    mc.switch_prob = lambda e, h, z, noise=None: starts[:, t_of_call()].float()
+    codes, switched = subgoal_codes(base, mc, batch, 6)
+    calls = iter(range(10**6))
+    _, _, out = discovery_losses(base, mc, batch, sample=False)
+    for i in range(8):
+        where = [0] + torch.nonzero(starts[i]).flatten().tolist()
+        assert len(where) == 6 and torch.equal(codes[i], out["mu"][i, where].float())
+    assert switched == 1.0
+    mc.switch_prob = lambda e, h, z, noise=None: torch.zeros(e.shape[0])
+    assert subgoal_codes(base, mc, batch, 6)[1] == pytest.approx(1 / 6)  # only t = 0
+    base, mc = models()
+    res = expert_code_sequence(base, mc, GridConfig(size=6, horizon=100), post, 16, seed=4)
+    assert res["expert_codes_episodes"] == 16
+    assert res["expert_codes_subgoals_done"] == res["other_layout_codes_subgoals_done"] == res["base_subgoals_done"]

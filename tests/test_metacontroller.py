@@ -19,7 +19,7 @@ from irl.models.io import load_model, save_model
 from irl.models.metacontroller import Metacontroller, MetacontrollerConfig
 from irl.models.transformer import PinpadTransformer, TransformerConfig
 from irl.training.batches import EpisodeBatches
-from irl.training.discover import DiscoverConfig, discover, discovery_losses
+from irl.training.discover import DiscoverConfig, discover, discovery_losses, effective_config
 
 CFG = TransformerConfig(obs_encoding="egocentric", n_layers=2, d_model=32, n_heads=4, d_mlp=64)
 
@@ -120,6 +120,27 @@ def test_resume_continues_the_same_run(d_star: PinpadDataset, tmp_path: Path) ->
     other, _, _ = discover(base_model(), d_star, small_cfg(steps=6, lr=3e-3), tmp_path / "b")  # its own checkpoint
     assert len(list((tmp_path / "b").glob("checkpoint-*"))) == 2
     assert not all(torch.equal(a, b) for a, b in zip(other.state_dict().values(), resumed.state_dict().values(), strict=True))
+
+
+def test_switch_noise_curriculum_continues_the_noise_free_run(d_star: PinpadDataset, tmp_path: Path) -> None:
+    """switch_noise_from = k: the first k steps are the noise-free run bit for bit, so a noise-free
+    checkpoint at step k starts the curriculum (and is left as it was); a run that ends by step k
+    is the noise-free run; after k the noise changes the training."""
+    curriculum = small_cfg(steps=6, switch_noise=2.0, switch_noise_from=3)
+    straight, _, r1 = discover(base_model(), d_star, curriculum, tmp_path / "a")
+    discover(base_model(), d_star, small_cfg(steps=3), tmp_path / "b")  # the noise-free run, 3 steps
+    before = (next((tmp_path / "b").glob("checkpoint-*")) / "state.json").read_text()
+    logged: list[int] = []
+    resumed, _, r2 = discover(base_model(), d_star, curriculum, tmp_path / "b", log=lambda step, m: logged.append(step))
+    assert logged == [4, 5, 6] and r2["steps"] == 6 and r2["nll"] == r1["nll"]  # began at step 3
+    assert all(torch.equal(a, b) for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True))
+    ckpts = sorted((tmp_path / "b").glob("checkpoint-*"))
+    assert len(ckpts) == 2 and before in [(c / "state.json").read_text() for c in ckpts]
+    free, _, _ = discover(base_model(), d_star, small_cfg(steps=6), tmp_path / "c")
+    assert not all(torch.equal(a, b) for a, b in zip(free.state_dict().values(), straight.state_dict().values(), strict=True))
+    assert effective_config(small_cfg(steps=3, switch_noise=2.0, switch_noise_from=3)) == small_cfg(steps=3)
+    with pytest.raises(ValueError, match="switch_noise_from"):
+        small_cfg(switch_noise_from=-1)
 
 
 def test_first_pair_reads_the_pair_completed_first() -> None:

@@ -1,21 +1,22 @@
 """Continue the default discover_grid run from its checkpoint to STEPS steps, optionally with changed
-training options (KEY=VALUE, DiscoverConfig fields: e.g. switch_noise=1.0 to fine-tune the aligned
-soft gate towards a binary one), and score it on the stage's held-out episodes.
+training options (KEY=VALUE, DiscoverConfig fields, e.g. switch_noise=2.0), and score it on the
+stage's held-out episodes.
 
-The stage's checkpoint (found under the fingerprint of params.yaml's default config) is copied under
-the fingerprint of the changed config, into a temporary workdir, so the stage's own is untouched.
+The stage's checkpoint (under the fingerprint of params.yaml's default config) is copied under the
+fingerprint of the changed config into a temporary workdir, so the stage's own is untouched; the
+result is saved there as `model` (safetensors + JSON) for the code diagnostics (code_content.py,
+steer_same_layout.py, oracle_code_sequence.py).
 
     python bench/diagnostics/discover_longer.py 12000
-    python bench/diagnostics/discover_longer.py 8000 switch_noise=1.0
+    python bench/diagnostics/discover_longer.py 10000 switch_noise=2.0
 """
 import json, shutil, sys, tempfile, time
 from pathlib import Path
 import torch
 import yaml
 from irl.data.dataset import load_dataset
-from irl.models.io import load_model
-from irl.models.metacontroller import MetacontrollerConfig
-from irl.training.discover import DiscoverConfig, discover, _fingerprint
+from irl.models.io import load_model, save_model
+from irl.training.discover import DiscoverConfig, _fingerprint, discover, effective_config, metacontroller_config
 
 torch.set_num_threads(1)
 steps = int(sys.argv[1])
@@ -24,22 +25,14 @@ for arg in sys.argv[2:]:
     key, value = arg.split("=", 1)
     overrides[key] = yaml.safe_load(value)
 sec = yaml.safe_load(open("params.yaml"))["profiles"]["default"]["discover_grid"]
-stage = DiscoverConfig(**{**sec, "device": "cpu"})
-cfg = DiscoverConfig(**{**sec, **overrides, "steps": steps, "device": "cpu"})
+stage = effective_config(DiscoverConfig(**{**sec, "device": "cpu"}))
+cfg = effective_config(DiscoverConfig(**{**sec, **overrides, "steps": steps, "device": "cpu"}))
 base, _ = load_model("models/grid/base")
 data = load_dataset("data/grid/D_star")
-
-
-def mc_config(c: DiscoverConfig) -> MetacontrollerConfig:
-    return MetacontrollerConfig(d_model=base.cfg.d_model, layer=base.cfg.mid_layer, switch=c.switch,
-                                rank=c.controller_rank(base.cfg.d_model), rate=c.rate,
-                                switch_noise=c.switch_noise, hard_switch=c.hard_switch)
-
-
-src = Path("checkpoints/grid/metacontroller") / f"checkpoint-{_fingerprint(base, mc_config(stage), stage, data)}"
+src = Path("checkpoints/grid/metacontroller") / f"checkpoint-{_fingerprint(base, metacontroller_config(base, stage), stage, data)}"
 tag = "_".join(f"{k}-{v}" for k, v in sorted(overrides.items())) or "same"
 work = Path(tempfile.gettempdir()) / f"irl-discover-longer-{tag}"
-dst = work / f"checkpoint-{_fingerprint(base, mc_config(cfg), cfg, data)}"
+dst = work / f"checkpoint-{_fingerprint(base, metacontroller_config(base, cfg), cfg, data)}"
 if not dst.exists():
     if not src.is_dir():
         sys.exit(f"no stage checkpoint at {src}: run `dvc repro discover_grid` first")
@@ -54,6 +47,8 @@ def log(step, m):
 
 
 mc, _, res = discover(base, data, cfg, work, log=log)
+save_model(work / "model", mc)
+print("metacontroller saved to", work / "model")
 print(json.dumps({k: res[k] for k in ("boundary_f1", "boundary_precision", "boundary_recall", "switches_per_episode",
                                        "true_subgoals_per_episode", "beta_nonbinary_fraction", "nll", "kl", "steps")}),
       round(time.time() - t), "s")

@@ -7,7 +7,7 @@ with the switch at the true boundaries. `held`: the code held constant over the 
 the expert pass's own z over the pair, indexed by steps since the pair began (the soft gate decays
 z between switches). Also: the base alone, and the codes of another layout's solution (same task).
 
-    python bench/diagnostics/oracle_code_sequence.py [N_EPISODES]
+    python bench/diagnostics/oracle_code_sequence.py [N_EPISODES] [METACONTROLLER_DIR]
 """
 import json, sys
 import numpy as np
@@ -28,7 +28,7 @@ sec = yaml.safe_load(open("params.yaml"))["profiles"]["default"]
 env_cfg = GridConfig(**sec["grid_env"])
 post = resolve_tasks("post", "grid", env_cfg.n_colors)
 base, _ = load_model("models/grid/base"); base.eval()
-mc, _ = load_model("models/grid/metacontroller"); mc.eval()
+mc, _ = load_model(sys.argv[2] if len(sys.argv) > 2 else "models/grid/metacontroller"); mc.eval()
 sol = collect_grid(env_cfg, post, CollectConfig(episodes=n, epsilon=0.0, seed=777, task_set="post"))
 data = PinpadDataset(None, {"arrays": {}}, sol.arrays)
 eps = np.flatnonzero(data["success"])

@@ -5,7 +5,7 @@ steered when the first pair it completes is g. Compared with: no code (the base 
 another held-out episode with the same first pair but another layout; the mean code of g over all
 held-out episodes (what the steering check in `irl/eval/steering.py` injects).
 
-    python bench/diagnostics/steer_same_layout.py [N_EPISODES]
+    python bench/diagnostics/steer_same_layout.py [N_EPISODES] [METACONTROLLER_DIR]
 """
 import json, sys
 import numpy as np
@@ -25,7 +25,7 @@ n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
 sec = yaml.safe_load(open("params.yaml"))["profiles"]["default"]
 env_cfg = GridConfig(**sec["grid_env"])
 base, _ = load_model("models/grid/base"); base.eval()
-mc, _ = load_model("models/grid/metacontroller"); mc.eval()
+mc, _ = load_model(sys.argv[2] if len(sys.argv) > 2 else "models/grid/metacontroller"); mc.eval()
 data = load_dataset("data/grid/D_star")
 _, held = split_episodes(data, sec["discover_grid"]["heldout_episodes"], sec["discover_grid"]["seed"])
 held = held[:n]

@@ -128,11 +128,14 @@ class Metacontroller(nn.Module):
         return e + torch.einsum("...dr,...r->...d", a, torch.einsum("...dr,...d->...r", b, e))
 
     # ------------------------------------------------------------------ whole sequences
-    def forward(self, e: Tensor, mask: Tensor, sample: bool = True, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+    def forward(self, e: Tensor, mask: Tensor, sample: bool = True, generator: torch.Generator | None = None,
+                switch_noise: bool = True) -> dict[str, Tensor]:
         """Teacher-forced pass over residual sequences e (B, T, d) with mask (B, T).
 
         Returns mu, logvar (B, T, n_z) of z̃, beta (B, T), z (B, T, n_z), and the controllers
-        A, B (B, T, d, r). `sample`: z̃ = μ + σ·ε (training); otherwise z̃ = μ.
+        A, B (B, T, d, r). `sample`: z̃ = μ + σ·ε (training); otherwise z̃ = μ. `switch_noise`:
+        whether `cfg.switch_noise` applies to a sampled pass (off in a curriculum's first phase; no
+        draw is made then, so the random stream is that of a noise-free model).
         """
         e = e.float()
         lengths = mask.sum(1)
@@ -148,7 +151,7 @@ class Metacontroller(nn.Module):
             z_tilde = mu
         z_prev = torch.zeros_like(z_tilde[:, 0])
         noise = None
-        if sample and self.cfg.switch_noise > 0:  # logistic noise: log u − log(1 − u)
+        if sample and switch_noise and self.cfg.switch_noise > 0:  # logistic noise: log u − log(1 − u)
             u = (torch.rand(e.shape[:2], generator=generator) if generator is not None else torch.rand(e.shape[:2]))
             u = u.clamp(1e-6, 1 - 1e-6).to(e.device)
             noise = self.cfg.switch_noise * (u.log() - (-u).log1p())

@@ -12,7 +12,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,9 @@ class DiscoverConfig:
     switch: str = "learned"
     rate: str = "step"  # "switch": the KL weighted by β_t (irl.models.metacontroller.RATE_MODES)
     switch_noise: float = 0.0  # logistic noise on the switch logit in training (MetacontrollerConfig)
+    # the step from which switch_noise applies: a curriculum that lets the soft gate align with the
+    # subgoals first, then makes it binary (0: from the start)
+    switch_noise_from: int = 0
     hard_switch: bool = False  # integrate with 1[β > 0.5], gradient straight through (MetacontrollerConfig)
     rank: int | str = 16
     heldout_episodes: int = 1000
@@ -64,6 +67,8 @@ class DiscoverConfig:
         for name in ("steps", "batch_size", "checkpoint_every", "log_every", "heldout_episodes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)}: must be >= 1")
+        if self.switch_noise_from < 0:
+            raise ValueError(f"switch_noise_from={self.switch_noise_from}: must be >= 0")
         if self.alpha < 0:
             raise ValueError(f"alpha={self.alpha}: must be >= 0")
         if self.rank != "full" and not (isinstance(self.rank, int) and self.rank >= 1):
@@ -105,7 +110,8 @@ def split_episodes(data: PinpadDataset, heldout: int, seed: int) -> tuple[np.nda
 
 
 def discovery_losses(base: BaseModel, mc: Metacontroller | CompILEControl, batch: dict[str, torch.Tensor],
-                     sample: bool = True, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+                     sample: bool = True, generator: torch.Generator | None = None,
+                     switch_noise: bool = True) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """(action NLL, KL per step) over real steps, and the controller model's outputs.
 
     One base forward: the edit at layer l runs the metacontroller (or CompILE) on the residual it
@@ -115,7 +121,8 @@ def discovery_losses(base: BaseModel, mc: Metacontroller | CompILEControl, batch
     held: dict[str, torch.Tensor] = {}
 
     def edit(x: torch.Tensor) -> torch.Tensor:
-        out = mc(x, m, sample=sample, generator=generator)
+        # the metacontroller's switch noise can be held off (a curriculum's first phase); CompILE has none
+        out = mc(x, m, sample=sample, generator=generator, **({} if switch_noise else {"switch_noise": False}))
         held.update(out)
         return mc.apply_edit(x, out["A"].to(x.dtype), out["B"].to(x.dtype))
 
@@ -152,7 +159,35 @@ def evaluate_discovery(base: BaseModel, mc: Metacontroller, batches: EpisodeBatc
 _NOT_TRAINING = ("device", "steps", "checkpoint_every", "log_every", "steering_episodes")
 # Options added after runs were checkpointed: left out of the fingerprint at their default, so
 # those runs keep theirs and resume.
-_ADDED_LATER = {"hard_switch": False}
+_ADDED_LATER = {"hard_switch": False, "switch_noise_from": 0}
+
+
+def effective_config(cfg: DiscoverConfig) -> DiscoverConfig:
+    """The training a run actually does: a switch noise that starts at or after its last step never
+    applies, so the run is (and resumes, and is fingerprinted as) the noise-free one."""
+    if cfg.switch_noise > 0 and cfg.switch_noise_from >= cfg.steps:
+        return replace(cfg, switch_noise=0.0, switch_noise_from=0)
+    return cfg
+
+
+def metacontroller_config(base: BaseModel, cfg: DiscoverConfig) -> MetacontrollerConfig:
+    """The metacontroller a discovery run trains on this base (at layer L/2)."""
+    return MetacontrollerConfig(d_model=base.cfg.d_model, layer=base.cfg.mid_layer, switch=cfg.switch,
+                                rank=cfg.controller_rank(base.cfg.d_model), rate=cfg.rate,
+                                switch_noise=cfg.switch_noise, hard_switch=cfg.hard_switch)
+
+
+def _first_phase(workdir: Path, base: BaseModel, cfg: DiscoverConfig, data: PinpadDataset) -> Path | None:
+    """A curriculum's first `switch_noise_from` steps are the noise-free run, bit for bit (no noise
+    is drawn before then): that run's checkpoint, if it has not gone past them, starts this one."""
+    if cfg.switch_noise == 0 or cfg.switch_noise_from == 0:
+        return None
+    free = replace(cfg, switch_noise=0.0, switch_noise_from=0)
+    path = checkpoint_dir(workdir, _fingerprint(base, metacontroller_config(base, free), free, data))
+    state = path / "state.json"
+    if state.is_file() and json.loads(state.read_text())["step"] <= cfg.switch_noise_from:
+        return path
+    return None
 
 
 def _fingerprint(base: BaseModel, mcfg: MetacontrollerConfig, cfg: DiscoverConfig, data: PinpadDataset) -> str:
@@ -174,9 +209,8 @@ def discover(base: BaseModel, data: PinpadDataset, cfg: DiscoverConfig, workdir:
     and held-out metrics."""
     device = resolve_device(cfg.device)
     base = base.to(device)
-    mcfg = MetacontrollerConfig(d_model=base.cfg.d_model, layer=base.cfg.mid_layer, switch=cfg.switch,
-                                rank=cfg.controller_rank(base.cfg.d_model), rate=cfg.rate,
-                                switch_noise=cfg.switch_noise, hard_switch=cfg.hard_switch)
+    cfg = effective_config(cfg)
+    mcfg = metacontroller_config(base, cfg)
     fingerprint = _fingerprint(base, mcfg, cfg, data)
     with seeded(cfg.seed):  # α points and baselines train in parallel threads (irl/training/seeding.py)
         mc = Metacontroller(mcfg).to(device)
@@ -194,6 +228,8 @@ def discover(base: BaseModel, data: PinpadDataset, cfg: DiscoverConfig, workdir:
     ckpt = checkpoint_dir(workdir, fingerprint) if workdir is not None else None
     if ckpt is not None and (ckpt / "state.json").is_file():
         state = load_checkpoint(ckpt, both, opt, device)
+    elif ckpt is not None and (first := _first_phase(workdir, base, cfg, data)) is not None:
+        state = load_checkpoint(first, both, opt, device)  # read only: this run checkpoints to its own
     state["fingerprint"] = fingerprint
     log = log or (lambda step, metrics: None)
     gen = torch.Generator(device="cpu")
@@ -203,7 +239,7 @@ def discover(base: BaseModel, data: PinpadDataset, cfg: DiscoverConfig, workdir:
         t0 = time.perf_counter()
         gen.manual_seed(cfg.seed * 1_000_003 + state["step"])  # resumed runs draw the same noise
         batch = batches.batch(state["epoch"], state["index"])
-        nll, kl, _ = discovery_losses(base, mc, batch, generator=gen)
+        nll, kl, _ = discovery_losses(base, mc, batch, generator=gen, switch_noise=state["step"] >= cfg.switch_noise_from)
         loss = nll + cfg.alpha * kl
         opt.zero_grad(set_to_none=True)
         loss.backward()
