@@ -2,7 +2,8 @@
 metacontroller: z → subgoal (4 pairs), target color (8), direction to the target cell (9: sign of
 row and column offsets), the expert's next move (4), and — for pairs after the first, where the
 task table leaves two options — which option (the branch) and whether it is the nearer one. If z
-carried the subgoal, the mean code per subgoal (the steering check) would be a command.
+carried the subgoal, the mean code per subgoal (the steering check) would be a command. Last,
+the code set at each switch (β > 0.5) against the next target cell's row and column.
 
     python bench/diagnostics/code_content.py [models/grid/metacontroller]
 """
@@ -32,7 +33,7 @@ for task in GRID_PRETRAIN:
     pairs = [int(c) // 2 for c in task.split("-")[::2]]
     for a, b in zip(pairs, pairs[1:]):
         follow.setdefault(a, set()).add(b)
-cols_ = {k: [] for k in ("z", "subgoal", "target", "pos", "action", "prev", "colors", "episode")}
+cols_ = {k: [] for k in ("z", "mu", "beta", "subgoal", "target", "pos", "action", "prev", "colors", "episode")}
 with torch.no_grad():
     for s in range(0, len(held), 250):
         eps = held[s:s + 250]
@@ -48,7 +49,7 @@ with torch.no_grad():
                 prev[i, t] = p
         keep = (b["mask"] & (b["subgoal"] >= 0)).numpy()
         T = keep.shape[1]
-        for k, v in (("z", out["z"].float().numpy()), ("subgoal", sg), ("target", b["target"].numpy()),
+        for k, v in (("z", out["z"].float().numpy()), ("mu", out["mu"].float().numpy()), ("beta", out["beta"].float().numpy()), ("subgoal", sg), ("target", b["target"].numpy()),
                      ("pos", b["pos"].numpy()), ("action", b["action"].numpy()), ("prev", prev),
                      ("colors", np.repeat(b["colors"].numpy()[:, None], T, 1)), ("episode", np.repeat(eps[:, None], T, 1))):
             cols_[k].append(v[keep])
@@ -100,4 +101,15 @@ g = A["subgoal"]
 means = np.stack([A["z"][g == i].mean(0) for i in range(int(g.max()) + 1)])
 res["subgoal_variance_share"] = round(float(((means[g] - A["z"].mean(0)) ** 2).sum(1).mean() / ((A["z"] - A["z"].mean(0)) ** 2).sum(1).mean()), 4)
 res["z_std_per_dim"] = [round(float(v), 3) for v in A["z"].std(0)]
+# the code set at each switch (β > 0.5, t = 0 included): its strongest dimension against the next
+# target cell, in the layout's coordinates and relative to the agent
+sw = A["beta"] > 0.5
+top = int(np.argmax(A["z"].std(0)))
+code = A["mu"][sw, top]
+row, col = tc[sw] // size, tc[sw] % size
+res["at_switches"] = {"steps": int(sw.sum()), "dimension": top, "code_mean": round(float(code.mean()), 3),
+                      "code_std": round(float(code.std()), 3),
+                      "corr_with": {name: round(float(np.corrcoef(code, v)[0, 1]), 3) for name, v in (
+                          ("target_row", row), ("target_col", col), ("row_offset", row - A["pos"][sw] // size),
+                          ("col_offset", col - A["pos"][sw] % size), ("subgoal", A["subgoal"][sw]))}}
 print(json.dumps(res, indent=1))

@@ -1,14 +1,16 @@
-"""Continue the default discover_grid run from its checkpoint to STEPS steps, optionally with changed
-training options (KEY=VALUE, DiscoverConfig fields, e.g. switch_noise=2.0), and score it on the
-stage's held-out episodes.
+"""Continue the default discover_grid run's noise-free phase (its checkpoint at step
+`switch_noise_from`, 6000) to STEPS steps, with changed training options (KEY=VALUE, DiscoverConfig
+fields, e.g. switch_noise=1.0 — what the stage's curriculum does — or alpha=0.03), and score it on
+the stage's held-out episodes.
 
-The stage's checkpoint (under the fingerprint of params.yaml's default config) is copied under the
-fingerprint of the changed config into a temporary workdir, so the stage's own is untouched; the
+That checkpoint is copied under the fingerprint of the changed config into a temporary workdir,
+so the stage's own is untouched; the
 result is saved there as `model` (safetensors + JSON) for the code diagnostics (code_content.py,
 steer_same_layout.py, oracle_code_sequence.py).
 
     python bench/diagnostics/discover_longer.py 12000
-    python bench/diagnostics/discover_longer.py 10000 switch_noise=2.0
+    python bench/diagnostics/discover_longer.py 8000 switch_noise=1.0 switch_noise_from=6000
+    python bench/diagnostics/discover_longer.py 8000 alpha=0.03
 """
 import json, shutil, sys, tempfile, time
 from pathlib import Path
@@ -25,8 +27,9 @@ for arg in sys.argv[2:]:
     key, value = arg.split("=", 1)
     overrides[key] = yaml.safe_load(value)
 sec = yaml.safe_load(open("params.yaml"))["profiles"]["default"]["discover_grid"]
-stage = effective_config(DiscoverConfig(**{**sec, "device": "cpu"}))
-cfg = effective_config(DiscoverConfig(**{**sec, **overrides, "steps": steps, "device": "cpu"}))
+stage = DiscoverConfig(**{**sec, "device": "cpu", "switch_noise": 0.0, "switch_noise_from": 0})  # the first phase
+cfg = effective_config(DiscoverConfig(**{**sec, "switch_noise": 0.0, "switch_noise_from": 0, **overrides,
+                                         "steps": steps, "device": "cpu"}))
 base, _ = load_model("models/grid/base")
 data = load_dataset("data/grid/D_star")
 src = Path("checkpoints/grid/metacontroller") / f"checkpoint-{_fingerprint(base, metacontroller_config(base, stage), stage, data)}"
