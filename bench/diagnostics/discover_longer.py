@@ -1,5 +1,5 @@
-"""Continue the default discover_grid run's noise-free phase (its checkpoint at step
-`switch_noise_from`, 6000) to STEPS steps, with changed training options (KEY=VALUE, DiscoverConfig
+"""Continue the default discover_grid run's noise-free phase (its checkpoint: step 6000 in session
+15, before the default curriculum went to 3000 + 2000) to STEPS steps, with changed options (KEY=VALUE, DiscoverConfig
 fields, e.g. switch_noise=1.0 — what the stage's curriculum does — or alpha=0.03), and score it on
 the stage's held-out episodes.
 
