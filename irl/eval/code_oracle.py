@@ -19,6 +19,7 @@ from irl.data.dataset import PinpadDataset
 from irl.envs.grid import GridConfig, GridPinpadBatch
 from irl.envs.tasks import TaskSet
 from irl.eval.rollout import rollout
+from irl.eval.switching import true_boundaries
 from irl.models.metacontroller import Metacontroller
 from irl.models.transformer import PinpadTransformer
 from irl.training.batches import EpisodeBatches
@@ -36,7 +37,7 @@ def subgoal_codes(base: PinpadTransformer, mc: Metacontroller, batch: dict[str, 
     hits = starts_seen = 0
     for i in range(z.shape[0]):
         steps = int(mask[i].sum())
-        starts = [0] + [t for t in range(1, steps) if sub[i, t] != sub[i, t - 1] and sub[i, t] >= 0]
+        starts = [0, *true_boundaries(sub[i, :steps].numpy()).tolist()]
         if len(starts) < n_subgoals:
             raise ValueError(f"subgoal_codes: episode {i} has {len(starts)} subgoals, expected {n_subgoals} (a failed solution?)")
         for k, s in enumerate(starts[:n_subgoals]):
