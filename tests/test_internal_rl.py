@@ -86,6 +86,29 @@ def test_ppo_without_a_critic_solves_a_two_armed_bandit_in_z_space() -> None:
     assert float((z[:, 0] > 0).float().mean()) > 0.95
 
 
+def test_ppo_picks_the_paying_code_of_a_categorical_code_space() -> None:
+    torch.manual_seed(0)
+    policy = CodePolicy(PolicyConfig(d_model=4, n_z=4, width=16, code="categorical"))
+    opt = torch.optim.Adam(policy.parameters(), lr=3e-2)
+    gen = torch.Generator().manual_seed(0)
+    obs, active = torch.ones(1, 256, 4), torch.ones(1, 256, dtype=torch.bool)
+    for _ in range(60):
+        with torch.no_grad():
+            z, logp, _ = policy.act(obs[0], policy.initial_state(256), active[0], gen)
+        assert torch.equal(z.sum(-1), torch.ones(256)) and set(z.unique().tolist()) <= {0.0, 1.0}  # one-hot codes
+        reward = (torch.rand(256, generator=gen) < torch.where(z[:, 2] > 0, 0.9, 0.1)).float()  # code 2 pays
+        adv = batch_advantages(reward)
+        for _ in range(4):
+            new, _ = policy.evaluate(obs, active, z[None])
+            loss, _ = ppo_clip_loss(new, logp[None], adv, active, 0.2)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        z, _, _ = policy.act(obs[0], policy.initial_state(256), active[0], gen)
+    assert float(z[:, 2].mean()) > 0.95
+
+
 def test_advantages_are_zero_when_all_returns_agree() -> None:
     assert torch.equal(batch_advantages(torch.ones(8)), torch.zeros(8))
     a = batch_advantages(torch.tensor([0.0, 1.0]))

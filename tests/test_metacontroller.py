@@ -251,3 +251,30 @@ def test_hard_switch_holds_or_replaces_the_code_and_passes_the_gradient_to_beta(
     z.sum().backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in mc.switch.parameters())
     assert "hard_switch" not in MetacontrollerConfig(d_model=32, layer=1).to_dict()
+
+
+def test_categorical_codes_are_one_hot_draws_with_a_kl_to_uniform_and_a_gradient() -> None:
+    """code="categorical": z̃_t is a one-hot (the argmax when not sampling), held codes stay one-hot
+    under a binary gate, the KL is to the uniform distribution over the n_z codes (0 for uniform
+    probabilities, log n_z for a certain code), and the encoder gets the straight-through gradient."""
+    torch.manual_seed(0)
+    e, mask = torch.randn(4, 12, 32), torch.ones(4, 12, dtype=torch.bool)
+    mc = Metacontroller(MetacontrollerConfig(d_model=32, layer=1, code="categorical", hard_switch=True))
+    out = mc(e, mask, generator=torch.Generator().manual_seed(1))
+    z = out["z"].detach()  # forward values of the straight-through one-hots (exact up to rounding)
+    assert torch.equal(z.round(), F.one_hot(z.argmax(-1), 8).float()) and (z - z.round()).abs().max() < 1e-6
+    torch.testing.assert_close(out["mu"].sum(-1), torch.ones(4, 12))
+    greedy = mc(e, mask, sample=False)
+    assert torch.equal(greedy["z"][:, 0].argmax(-1), greedy["mu"][:, 0].argmax(-1))
+    kl = (out["mu"] * out["logvar"]).sum(-1) + np.log(8)
+    torch.testing.assert_close(mc.rate(out, mask), kl[mask].mean())
+    uniform = {"mu": torch.full((1, 1, 8), 1 / 8), "logvar": torch.full((1, 1, 8), -np.log(8)).float()}
+    certain = {"mu": F.one_hot(torch.tensor([[3]]), 8).float(), "logvar": torch.log(F.one_hot(torch.tensor([[3]]), 8).float().clamp(min=1e-30))}
+    one = torch.ones(1, 1, dtype=torch.bool)
+    assert abs(float(mc.rate(uniform, one))) < 1e-6
+    torch.testing.assert_close(mc.rate(certain, one), torch.tensor(float(np.log(8))), atol=1e-5, rtol=0)
+    (out["A"].sum() + mc.rate(out, mask)).backward()
+    assert mc.encoder[0].weight.grad.abs().sum() > 0
+    assert "code" not in MetacontrollerConfig(d_model=32, layer=1).to_dict()
+    with pytest.raises(ValueError, match="code="):
+        MetacontrollerConfig(d_model=32, layer=1, code="vq")

@@ -31,8 +31,7 @@ sol = collect_grid(env_cfg, post, CollectConfig(episodes=n, epsilon=0.0, seed=77
 data = PinpadDataset(None, {"arrays": {}}, sol.arrays)
 eps = np.flatnonzero(data["success"])
 codes, switched = subgoal_codes(base, mc, EpisodeBatches(data, 256, 0).gather(eps), n_pairs)
-layout = dict(colors=data["layout_colors"][eps].astype(np.int64), walls=data["layout_walls"][eps].astype(np.int64),
-              start=data["pos"][data.episode_offsets[eps]].astype(np.int64), task_id=data["task_id"][eps].astype(np.int64))
+layout = data.layouts(eps)
 
 
 def env() -> GridPinpadBatch:

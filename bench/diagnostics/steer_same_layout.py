@@ -37,9 +37,7 @@ with torch.no_grad():
         _, _, out = discovery_losses(base, mc, b, sample=False)
         codes.append(out["z"][:, 0].float()); first.append(b["subgoal"][:, 0])
 codes, first = torch.cat(codes), torch.cat(first).numpy()
-offsets = data.episode_offsets
-layout = dict(colors=data["layout_colors"][held].astype(np.int64), walls=data["layout_walls"][held].astype(np.int64),
-              start=data["pos"][offsets[held]].astype(np.int64), task_id=data["task_id"][held].astype(np.int64))
+layout = data.layouts(held)
 rng = np.random.default_rng(0)
 other = np.empty(len(held), np.int64)  # another episode with the same first pair
 for g in np.unique(first):

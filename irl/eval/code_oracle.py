@@ -82,8 +82,7 @@ def expert_code_sequence(base: PinpadTransformer, mc: Metacontroller, env_cfg: G
     parts = [subgoal_codes(base, mc, batches.gather(solved[s : s + 256]), n_sub) for s in range(0, solved.size, 256)]
     codes = torch.cat([c for c, _ in parts])
     switched = float(np.average([h for _, h in parts], weights=[len(c) for c, _ in parts]))
-    layouts = dict(colors=data["layout_colors"][solved].astype(np.int64), walls=data["layout_walls"][solved].astype(np.int64),
-                   start=data["pos"][data.episode_offsets[solved]].astype(np.int64), task_id=data["task_id"][solved].astype(np.int64))
+    layouts = data.layouts(solved)
 
     def env() -> GridPinpadBatch:
         e = GridPinpadBatch(env_cfg, task_set, solved.size, seed=seed)

@@ -77,8 +77,11 @@ class CompILEControl(nn.Module):
         """The KL term per real step: Σ_k KL(z_k ‖ N(0, I)) over the segments, per step in `mask`."""
         return kl_to_standard_normal(out["mu"], out["logvar"]).sum() / mask.sum()
 
-    def forward(self, e: Tensor, mask: Tensor, sample: bool = True, generator: torch.Generator | None = None) -> dict[str, Tensor]:
-        """Segments, codes and the per-step controllers for residual sequences e (B, T, d)."""
+    def forward(self, e: Tensor, mask: Tensor, sample: bool = True, generator: torch.Generator | None = None,
+                switch_noise: bool = True) -> dict[str, Tensor]:
+        """Segments, codes and the per-step controllers for residual sequences e (B, T, d).
+        `switch_noise` is the metacontroller's argument, accepted for one calling convention:
+        CompILE's segments have no switch noise."""
         e = e.float()
         b, t_max, _ = e.shape
         lengths = mask.sum(1)

@@ -20,6 +20,7 @@ abstraction: a fresh code every step), the ablation of DESIGN.md §1.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -27,6 +28,11 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 SWITCH_MODES = ("learned", "always")
+# What a code is: a Gaussian z̃ ∈ R^n_z with a KL to N(0, I) (DESIGN.md §1), or one of n_z discrete
+# codes, z̃ a one-hot drawn with the straight-through Gumbel-softmax and a KL to the uniform
+# distribution over the n_z codes. Discrete codes are shared edits: each one must serve every
+# layout and context it is chosen in, as a ground-truth subgoal controller does.
+CODE_MODES = ("gaussian", "categorical")
 # How the KL term is counted: at every step (DESIGN.md §1), or weighted by β_t — only the share of
 # z̃_t that enters z_t pays, so holding a code is free and switching costs information.
 RATE_MODES = ("step", "switch")
@@ -56,10 +62,13 @@ class MetacontrollerConfig:
     # pool the noisy z̃ of a subgoal as a running mean (β_t ≈ 1/k); the hard one cannot. Off: the
     # plain sigmoid gate of DESIGN.md §1.
     hard_switch: bool = False
+    code: str = "gaussian"
 
     def __post_init__(self) -> None:
         if self.switch not in SWITCH_MODES:
             raise ValueError(f"switch={self.switch!r}: expected one of {SWITCH_MODES}")
+        if self.code not in CODE_MODES:
+            raise ValueError(f"code={self.code!r}: expected one of {CODE_MODES}")
         if self.rate not in RATE_MODES:
             raise ValueError(f"rate={self.rate!r}: expected one of {RATE_MODES}")
         if self.switch_noise < 0:
@@ -72,6 +81,8 @@ class MetacontrollerConfig:
         d = asdict(self)
         if not self.hard_switch:  # off: the dict (and the fingerprints built on it) of older runs
             del d["hard_switch"]
+        if self.code == "gaussian":  # likewise
+            del d["code"]
         return d
 
 
@@ -89,7 +100,7 @@ class Metacontroller(nn.Module):
         self.history = nn.GRU(d, h, batch_first=True)
         self.sequence = nn.GRU(d, s, batch_first=True, bidirectional=True)
         self.sequence_out = nn.Linear(2 * s, s)
-        self.encoder = _mlp(d + h + s, cfg.d_hidden, 2 * z)
+        self.encoder = _mlp(d + h + s, cfg.d_hidden, (2 if cfg.code == "gaussian" else 1) * z)
         self.switch = _mlp(d + h + z, cfg.d_hidden, 1)
         self.hyper = _mlp(z, cfg.d_hyper, 2 * d * cfg.rank)
         # A_t starts at zero (the edit starts as the identity); B_t keeps the default init so the
@@ -132,8 +143,9 @@ class Metacontroller(nn.Module):
                 switch_noise: bool = True) -> dict[str, Tensor]:
         """Teacher-forced pass over residual sequences e (B, T, d) with mask (B, T).
 
-        Returns mu, logvar (B, T, n_z) of z̃, beta (B, T), z (B, T, n_z), and the controllers
-        A, B (B, T, d, r). `sample`: z̃ = μ + σ·ε (training); otherwise z̃ = μ. `switch_noise`:
+        Returns mu, logvar (B, T, n_z) of z̃ (categorical codes: the probabilities and their logs), beta (B, T), z (B, T, n_z), and the controllers
+        A, B (B, T, d, r). `sample`: z̃ = μ + σ·ε (training); otherwise z̃ = μ (categorical: a
+        Gumbel-max draw or the most likely code). `switch_noise`:
         whether `cfg.switch_noise` applies to a sampled pass (off in a curriculum's first phase; no
         draw is made then, so the random stream is that of a noise-free model).
         """
@@ -142,13 +154,16 @@ class Metacontroller(nn.Module):
         h_prev = self.history_states(e)
         s = self.sequence_embedding(e, lengths)
         stats = self.encoder(torch.cat([e, h_prev, s[:, None].expand(-1, e.shape[1], -1)], dim=-1))
-        mu, logvar = stats.chunk(2, dim=-1)
-        logvar = logvar.clamp(-10.0, 5.0)
-        if sample:
-            noise = torch.randn(mu.shape, generator=generator).to(mu.device) if generator is not None else torch.randn_like(mu)
-            z_tilde = mu + torch.exp(0.5 * logvar) * noise
+        if self.cfg.code == "categorical":
+            mu, logvar, z_tilde = self._categorical(stats, sample, generator)
         else:
-            z_tilde = mu
+            mu, logvar = stats.chunk(2, dim=-1)
+            logvar = logvar.clamp(-10.0, 5.0)
+            if sample:
+                noise = torch.randn(mu.shape, generator=generator).to(mu.device) if generator is not None else torch.randn_like(mu)
+                z_tilde = mu + torch.exp(0.5 * logvar) * noise
+            else:
+                z_tilde = mu
         z_prev = torch.zeros_like(z_tilde[:, 0])
         noise = None
         if sample and switch_noise and self.cfg.switch_noise > 0:  # logistic noise: log u − log(1 − u)
@@ -173,11 +188,28 @@ class Metacontroller(nn.Module):
         return {"mu": mu, "logvar": logvar, "beta": torch.stack(betas, dim=1), "gate": torch.stack(gates, dim=1),
                 "z": z, "A": a, "B": b}
 
+    @staticmethod
+    def _categorical(logits: Tensor, sample: bool, generator: torch.Generator | None) -> tuple[Tensor, Tensor, Tensor]:
+        """(probabilities, log-probabilities, z̃) for code logits (B, T, K): z̃ the one-hot of a
+        Gumbel-max draw with the softmax's gradient (straight through), or of the argmax."""
+        logp = torch.log_softmax(logits, dim=-1)
+        if sample:
+            u = torch.rand(logits.shape, generator=generator).to(logits.device) if generator is not None else torch.rand_like(logits)
+            scores = logp - (-u.clamp(1e-9, 1 - 1e-9).log()).log()
+        else:
+            scores = logp
+        hard = nn.functional.one_hot(scores.argmax(-1), logits.shape[-1]).to(logits.dtype)
+        soft = torch.softmax(scores, dim=-1)
+        return logp.exp(), logp, hard + soft - soft.detach() if sample else hard
+
     def rate(self, out: dict[str, Tensor], mask: Tensor) -> Tensor:
         """The KL term per real step: KL(N(μ_t, Σ_t) ‖ N(0, I)) averaged over the steps in `mask`,
         each weighted by the gate that integrated z̃_t when `cfg.rate == "switch"` (β_t, or with
         `hard_switch` 1[β_t > 0.5] with β_t's gradient)."""
-        kl = kl_to_standard_normal(out["mu"], out["logvar"])
+        if self.cfg.code == "categorical":  # KL(q ‖ uniform over the K codes); mu, logvar hold p, log p
+            kl = (out["mu"] * out["logvar"]).sum(-1) + math.log(self.cfg.n_z)
+        else:
+            kl = kl_to_standard_normal(out["mu"], out["logvar"])
         if self.cfg.rate == "switch":
             kl = kl * out.get("gate", out["beta"])
         return kl[mask].mean()

@@ -107,7 +107,7 @@ def train_internal_rl(base: BaseModel, mc: Metacontroller, env_cfg: GridConfig |
     for p in list(base.parameters()) + list(mc.parameters()):
         p.requires_grad_(False)
     with seeded(cfg.seed):  # seeds train in parallel threads (irl/training/seeding.py)
-        policy = CodePolicy(PolicyConfig(base.cfg.d_model, mc.cfg.n_z, cfg.width, cfg.init_log_std)).to(device)
+        policy = CodePolicy(PolicyConfig(base.cfg.d_model, mc.cfg.n_z, cfg.width, cfg.init_log_std, mc.cfg.code)).to(device)
     opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
     env = make_env(base, mc, env_cfg, task_set, cfg.batch_episodes, cfg.seed)
@@ -125,7 +125,7 @@ def train_internal_rl(base: BaseModel, mc: Metacontroller, env_cfg: GridConfig |
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-            stats["losses/policy_loss"] = float(loss)
+            stats["losses/policy_loss"] = loss.item()
         episodes += cfg.batch_episodes
         iteration += 1
         rate = float(ro.returns.mean())

@@ -55,6 +55,7 @@ class DiscoverConfig:
     # subgoals first, then makes it binary (0: from the start)
     switch_noise_from: int = 0
     hard_switch: bool = False  # integrate with 1[β > 0.5], gradient straight through (MetacontrollerConfig)
+    code: str = "gaussian"  # or "categorical": n_z discrete codes (MetacontrollerConfig)
     rank: int | str = 16
     heldout_episodes: int = 1000
     steering_episodes: int = 256
@@ -121,8 +122,8 @@ def discovery_losses(base: BaseModel, mc: Metacontroller | CompILEControl, batch
     held: dict[str, torch.Tensor] = {}
 
     def edit(x: torch.Tensor) -> torch.Tensor:
-        # the metacontroller's switch noise can be held off (a curriculum's first phase); CompILE has none
-        out = mc(x, m, sample=sample, generator=generator, **({} if switch_noise else {"switch_noise": False}))
+        # the metacontroller's switch noise can be held off (a curriculum's first phase)
+        out = mc(x, m, sample=sample, generator=generator, switch_noise=switch_noise)
         held.update(out)
         return mc.apply_edit(x, out["A"].to(x.dtype), out["B"].to(x.dtype))
 
@@ -159,22 +160,26 @@ def evaluate_discovery(base: BaseModel, mc: Metacontroller, batches: EpisodeBatc
 _NOT_TRAINING = ("device", "steps", "checkpoint_every", "log_every", "steering_episodes")
 # Options added after runs were checkpointed: left out of the fingerprint at their default, so
 # those runs keep theirs and resume.
-_ADDED_LATER = {"hard_switch": False, "switch_noise_from": 0}
+_ADDED_LATER = {"hard_switch": False, "switch_noise_from": 0, "code": "gaussian"}
 
 
 def effective_config(cfg: DiscoverConfig) -> DiscoverConfig:
     """The training a run actually does: a switch noise that starts at or after its last step never
     applies, so the run is (and resumes, and is fingerprinted as) the noise-free one."""
     if cfg.switch_noise > 0 and cfg.switch_noise_from >= cfg.steps:
-        return replace(cfg, switch_noise=0.0, switch_noise_from=0)
+        return _noise_free(cfg)
     return cfg
+
+
+def _noise_free(cfg: DiscoverConfig) -> DiscoverConfig:
+    return replace(cfg, switch_noise=0.0, switch_noise_from=0)
 
 
 def metacontroller_config(base: BaseModel, cfg: DiscoverConfig) -> MetacontrollerConfig:
     """The metacontroller a discovery run trains on this base (at layer L/2)."""
     return MetacontrollerConfig(d_model=base.cfg.d_model, layer=base.cfg.mid_layer, switch=cfg.switch,
                                 rank=cfg.controller_rank(base.cfg.d_model), rate=cfg.rate,
-                                switch_noise=cfg.switch_noise, hard_switch=cfg.hard_switch)
+                                switch_noise=cfg.switch_noise, hard_switch=cfg.hard_switch, code=cfg.code)
 
 
 def _first_phase(workdir: Path, base: BaseModel, cfg: DiscoverConfig, data: PinpadDataset) -> Path | None:
@@ -182,7 +187,7 @@ def _first_phase(workdir: Path, base: BaseModel, cfg: DiscoverConfig, data: Pinp
     is drawn before then): that run's checkpoint, if it has not gone past them, starts this one."""
     if cfg.switch_noise == 0 or cfg.switch_noise_from == 0:
         return None
-    free = replace(cfg, switch_noise=0.0, switch_noise_from=0)
+    free = _noise_free(cfg)
     path = checkpoint_dir(workdir, _fingerprint(base, metacontroller_config(base, free), free, data))
     state = path / "state.json"
     if state.is_file() and json.loads(state.read_text())["step"] <= cfg.switch_noise_from:
