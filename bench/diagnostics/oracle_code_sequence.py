@@ -14,7 +14,7 @@ from irl.data.collect import CollectConfig, collect_grid
 from irl.data.dataset import PinpadDataset
 from irl.envs.grid import GridConfig, GridPinpadBatch
 from irl.envs.tasks import resolve_tasks
-from irl.eval.code_oracle import run_code_sequence, subgoal_codes
+from irl.eval.code_oracle import run_code_sequence, subgoal_codes, replay_layouts
 from irl.eval.rollout import rollout
 from irl.models.io import load_model
 from irl.training.batches import EpisodeBatches
@@ -31,7 +31,7 @@ sol = collect_grid(env_cfg, post, CollectConfig(episodes=n, epsilon=0.0, seed=77
 data = PinpadDataset(None, {"arrays": {}}, sol.arrays)
 eps = np.flatnonzero(data["success"])
 codes, switched = subgoal_codes(base, mc, EpisodeBatches(data, 256, 0).gather(eps), n_pairs)
-layout = data.layouts(eps)
+layout = replay_layouts(data, eps)
 
 
 def env() -> GridPinpadBatch:

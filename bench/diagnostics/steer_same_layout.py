@@ -14,6 +14,7 @@ import yaml
 from irl.data.dataset import load_dataset
 from irl.envs.grid import GridConfig, GridPinpadBatch
 from irl.envs.tasks import resolve_tasks
+from irl.eval.code_oracle import replay_layouts
 from irl.eval.rollout import rollout
 from irl.eval.steering import first_pair
 from irl.models.io import load_model
@@ -37,7 +38,7 @@ with torch.no_grad():
         _, _, out = discovery_losses(base, mc, b, sample=False)
         codes.append(out["z"][:, 0].float()); first.append(b["subgoal"][:, 0])
 codes, first = torch.cat(codes), torch.cat(first).numpy()
-layout = data.layouts(held)
+layout = replay_layouts(data, held)
 rng = np.random.default_rng(0)
 other = np.empty(len(held), np.int64)  # another episode with the same first pair
 for g in np.unique(first):

@@ -92,15 +92,6 @@ class PinpadDataset:
         lengths = self.arrays["episode_lengths"].astype(np.int64)
         return np.concatenate([[0], np.cumsum(lengths)[:-1]])
 
-    def layouts(self, episodes: np.ndarray) -> dict[str, np.ndarray]:
-        """A grid dataset's layouts, starts and tasks of `episodes`: the keyword arguments of
-        `GridPinpadBatch.load_layouts`, to replay those episodes' layouts."""
-        episodes = np.asarray(episodes)
-        return {"colors": self.arrays["layout_colors"][episodes].astype(np.int64),
-                "walls": self.arrays["layout_walls"][episodes].astype(np.int64),
-                "start": self.arrays["pos"][self.episode_offsets[episodes]].astype(np.int64),
-                "task_id": self.arrays["task_id"][episodes].astype(np.int64)}
-
 
 def _encode(arr: np.ndarray) -> bytes:
     raw = io.BytesIO()

@@ -26,6 +26,14 @@ from irl.training.batches import EpisodeBatches
 from irl.training.discover import discovery_losses
 
 
+def replay_layouts(data: PinpadDataset, episodes: np.ndarray) -> dict[str, np.ndarray]:
+    """The layouts, starts and tasks of a grid dataset's `episodes`: the keyword arguments of
+    `GridPinpadBatch.load_layouts`, to run other controllers on exactly those layouts."""
+    episodes = np.asarray(episodes)
+    return {"colors": data["layout_colors"][episodes].astype(np.int64), "walls": data["layout_walls"][episodes].astype(np.int64),
+            "start": data["pos"][data.episode_offsets[episodes]].astype(np.int64), "task_id": data["task_id"][episodes].astype(np.int64)}
+
+
 @torch.no_grad()
 def subgoal_codes(base: PinpadTransformer, mc: Metacontroller, batch: dict[str, torch.Tensor],
                   n_subgoals: int) -> tuple[torch.Tensor, float]:
@@ -82,7 +90,7 @@ def expert_code_sequence(base: PinpadTransformer, mc: Metacontroller, env_cfg: G
     parts = [subgoal_codes(base, mc, batches.gather(solved[s : s + 256]), n_sub) for s in range(0, solved.size, 256)]
     codes = torch.cat([c for c, _ in parts])
     switched = float(np.average([h for _, h in parts], weights=[len(c) for c, _ in parts]))
-    layouts = data.layouts(solved)
+    layouts = replay_layouts(data, solved)
 
     def env() -> GridPinpadBatch:
         e = GridPinpadBatch(env_cfg, task_set, solved.size, seed=seed)
