@@ -99,7 +99,9 @@ def discover_stage(stage: str, env_section: str, env_cls: type[GridConfig] | typ
     env_info = {"name": env_name, **env.to_dict()}
     metrics = {"profile": name, "env": env_info, **{k: res[k] for k in ALIGNMENT_KEYS},
                "heldout_episodes": res["episodes"], "alpha": cfg.alpha, "steps": res["steps"],
-               "train_s": res["train_s"], "wall_s": res["wall_s"]}
+               # wall_s is this invocation's; a run that resumed a checkpoint (resumed_from_step > 0)
+               # trained before it, for train_s in all
+               "train_s": res["train_s"], "wall_s": res["wall_s"], "resumed_from_step": res["resumed_from_step"]}
     atomic_write_json(metrics_path, metrics)
     body = "| held-out metric | value |\n|---|---|\n" + "\n".join(f"| {k} | {metrics[k]:.4g} |" for k in ALIGNMENT_KEYS)
     if steer is not None and steering_path is not None:

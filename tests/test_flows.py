@@ -83,7 +83,7 @@ def test_dvc_repro_runs_the_pipeline_on_the_temporary_server(isolated_tracking: 
     assert {"ood_success_controlled", "ood_success_uncontrolled", "best_layer"} <= set(gt) and len(gt["sweep"]) == 2
     assert (repo / "plots/grid/probe.png").read_bytes()[:4] == b"\x89PNG"
     disc = json.loads((repo / "metrics/grid/discover.json").read_text())
-    assert disc["steps"] == 10 and disc["true_subgoals_per_episode"] == 3.0 and 0 <= disc["boundary_f1"] <= 1
+    assert disc["steps"] == 10 and disc["resumed_from_step"] == 0 and disc["true_subgoals_per_episode"] == 3.0 and 0 <= disc["boundary_f1"] <= 1
     steer = json.loads((repo / "metrics/grid/steering.json").read_text())
     assert len(steer["by_subgoal"]) == 4 and 0 <= steer["reach_rate_steered"] <= 1
     rd = json.loads((repo / "metrics/grid/rate_distortion.json").read_text())

@@ -116,6 +116,7 @@ def test_resume_continues_the_same_run(d_star: PinpadDataset, tmp_path: Path) ->
     discover(base_model(), d_star, small_cfg(steps=3), tmp_path / "b")  # stopped after step 3
     resumed, _, r2 = discover(base_model(), d_star, small_cfg(steps=6), tmp_path / "b")
     assert r2["steps"] == 6 and r2["nll"] == r1["nll"]
+    assert r1["resumed_from_step"] == 0 and r2["resumed_from_step"] == 3  # the metrics say a run resumed
     assert all(torch.equal(a, b) for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True))
     other, _, _ = discover(base_model(), d_star, small_cfg(steps=6, lr=3e-3), tmp_path / "b")  # its own checkpoint
     assert len(list((tmp_path / "b").glob("checkpoint-*"))) == 2

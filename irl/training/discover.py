@@ -236,6 +236,7 @@ def discover(base: BaseModel, data: PinpadDataset, cfg: DiscoverConfig, workdir:
     elif ckpt is not None and (first := _first_phase(workdir, base, cfg, data)) is not None:
         state = load_checkpoint(first, both, opt, device)  # read only: this run checkpoints to its own
     state["fingerprint"] = fingerprint
+    resumed_from = int(state["step"])  # 0: trained here from scratch
     log = log or (lambda step, metrics: None)
     gen = torch.Generator(device="cpu")
     base.train(cfg.co_train)
@@ -264,5 +265,6 @@ def discover(base: BaseModel, data: PinpadDataset, cfg: DiscoverConfig, workdir:
     base.eval()
     mc.eval()
     heldout = evaluate_discovery(base, mc, EpisodeBatches(data, 256, cfg.seed, device), held_eps)
-    return mc, base, {**heldout, "train_s": state["train_s"], "steps": state["step"], "alpha": cfg.alpha,
+    return mc, base, {**heldout, "train_s": state["train_s"], "steps": state["step"], "resumed_from_step": resumed_from,
+                      "alpha": cfg.alpha,
                       "co_train": cfg.co_train, "switch": cfg.switch}
