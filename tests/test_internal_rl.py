@@ -129,6 +129,20 @@ def test_internal_and_raw_action_rl_run_and_report_curves() -> None:
     assert r["random_base_episodes"] == 40 and r["random_base_wins"] == 0
 
 
+def test_internal_rl_runs_on_every_code_model() -> None:
+    """The policy's head follows the controller model's codes: Gaussian for CompILE, categorical
+    for a metacontroller with discrete codes (which then receives one-hot codes)."""
+    from irl.models.compile import CompILEConfig, CompILEControl
+
+    base, _ = models()
+    cfg = InternalRLConfig(episodes=16, batch_episodes=16, eval_episodes=8, seeds=(0,), device="cpu")
+    torch.manual_seed(0)
+    for ctrl in (CompILEControl(CompILEConfig(d_model=32, layer=1)).eval(),
+                 Metacontroller(MetacontrollerConfig(d_model=32, layer=1, code="categorical")).eval()):
+        policy, res = train_internal_rl(base, ctrl, GridConfig(), resolve_tasks("post"), cfg, torch.device("cpu"))
+        assert policy.cfg.code == ctrl.cfg.code and len(res["curve"]) == 1
+
+
 def test_collect_records_one_decision_per_awaiting_row() -> None:
     base, mc = models()
     env = AbstractActionEnv(base, mc, GridPinpadBatch(GridConfig(), resolve_tasks("post"), 5, seed=3), seed=0)

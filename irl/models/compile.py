@@ -42,6 +42,11 @@ class CompILEConfig:
     temperature: float = 1.0
     switch: str = "learned"
 
+    @property
+    def code(self) -> str:
+        """CompILE's per-segment codes are Gaussian (the internal-RL policy's head follows this)."""
+        return "gaussian"
+
     def to_dict(self) -> dict:
         return asdict(self)
 
