@@ -3,6 +3,8 @@ critic solves a 2-armed bandit in z-space; raw-action RL and internal RL run end
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 import torch
@@ -63,17 +65,20 @@ def test_codes_are_held_between_decisions_and_beta_always_decides_every_step() -
     assert env.env.done.all() and torch.equal(env.z, z)
 
 
-def test_ppo_without_a_critic_solves_a_two_armed_bandit_in_z_space() -> None:
+def bandit_policy(cfg: PolicyConfig, pays: Callable[[torch.Tensor], torch.Tensor], rounds: int = 60) -> torch.Tensor:
+    """PPO without a critic on a one-decision bandit: a code z pays 1 with p = 0.9 where `pays(z)`,
+    else 0.1. Returns the trained policy's codes for 256 fresh draws."""
     torch.manual_seed(0)
-    policy = CodePolicy(PolicyConfig(d_model=4, n_z=2, width=16))
+    policy = CodePolicy(cfg)
     opt = torch.optim.Adam(policy.parameters(), lr=3e-2)
     gen = torch.Generator().manual_seed(0)
-    obs, active = torch.ones(1, 256, 4), torch.ones(1, 256, dtype=torch.bool)
-    for _ in range(60):
+    obs, active = torch.ones(1, 256, cfg.d_model), torch.ones(1, 256, dtype=torch.bool)
+    for _ in range(rounds):
         with torch.no_grad():
             z, logp, _ = policy.act(obs[0], policy.initial_state(256), active[0], gen)
-        arm = z[:, 0] > 0  # arm 1 pays with p = 0.9, arm 0 with p = 0.1
-        reward = (torch.rand(256, generator=gen) < torch.where(arm, 0.9, 0.1)).float()
+        if cfg.code == "categorical":  # one-hot codes
+            assert torch.equal(z.sum(-1), torch.ones(256)) and set(z.unique().tolist()) <= {0.0, 1.0}
+        reward = (torch.rand(256, generator=gen) < torch.where(pays(z), 0.9, 0.1)).float()
         adv = batch_advantages(reward)
         for _ in range(4):
             new, _ = policy.evaluate(obs, active, z[None])
@@ -82,30 +87,16 @@ def test_ppo_without_a_critic_solves_a_two_armed_bandit_in_z_space() -> None:
             loss.backward()
             opt.step()
     with torch.no_grad():
-        z, _, _ = policy.act(obs[0], policy.initial_state(256), active[0], gen)
+        return policy.act(obs[0], policy.initial_state(256), active[0], gen)[0]
+
+
+def test_ppo_without_a_critic_solves_a_two_armed_bandit_in_z_space() -> None:
+    z = bandit_policy(PolicyConfig(d_model=4, n_z=2, width=16), lambda z: z[:, 0] > 0)  # arm 1: z_0 > 0
     assert float((z[:, 0] > 0).float().mean()) > 0.95
 
 
 def test_ppo_picks_the_paying_code_of_a_categorical_code_space() -> None:
-    torch.manual_seed(0)
-    policy = CodePolicy(PolicyConfig(d_model=4, n_z=4, width=16, code="categorical"))
-    opt = torch.optim.Adam(policy.parameters(), lr=3e-2)
-    gen = torch.Generator().manual_seed(0)
-    obs, active = torch.ones(1, 256, 4), torch.ones(1, 256, dtype=torch.bool)
-    for _ in range(60):
-        with torch.no_grad():
-            z, logp, _ = policy.act(obs[0], policy.initial_state(256), active[0], gen)
-        assert torch.equal(z.sum(-1), torch.ones(256)) and set(z.unique().tolist()) <= {0.0, 1.0}  # one-hot codes
-        reward = (torch.rand(256, generator=gen) < torch.where(z[:, 2] > 0, 0.9, 0.1)).float()  # code 2 pays
-        adv = batch_advantages(reward)
-        for _ in range(4):
-            new, _ = policy.evaluate(obs, active, z[None])
-            loss, _ = ppo_clip_loss(new, logp[None], adv, active, 0.2)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    with torch.no_grad():
-        z, _, _ = policy.act(obs[0], policy.initial_state(256), active[0], gen)
+    z = bandit_policy(PolicyConfig(d_model=4, n_z=4, width=16, code="categorical"), lambda z: z[:, 2] > 0)  # code 2
     assert float(z[:, 2].mean()) > 0.95
 
 

@@ -10,41 +10,22 @@ policy over this code space can (it could only pick among these codes at that sw
 
     python bench/diagnostics/code_coverage.py [N_EPISODES] [METACONTROLLER_DIR]
 """
-import json, sys
+import json
 import numpy as np
 import torch
-import yaml
-from irl.data.collect import CollectConfig, collect_grid
-from irl.data.dataset import PinpadDataset
-from irl.envs.grid import GridConfig, GridPinpadBatch
-from irl.envs.tasks import resolve_tasks
-from irl.eval.code_oracle import run_code_sequence, subgoal_codes, replay_layouts
+from irl.eval.code_oracle import run_code_sequence
 from irl.eval.rollout import rollout
-from irl.models.io import load_model
-from irl.training.batches import EpisodeBatches
+from post_task_common import solve_post_task
 
-torch.set_num_threads(1)
-n = int(sys.argv[1]) if len(sys.argv) > 1 else 256
-sec = yaml.safe_load(open("params.yaml"))["profiles"]["default"]
-env_cfg = GridConfig(**sec["grid_env"])
-post = resolve_tasks("post", "grid", env_cfg.n_colors)
-n_pairs = len(post.tasks[0]) // post.colors_per_subgoal
-base, _ = load_model("models/grid/base"); base.eval()
-mc, _ = load_model(sys.argv[2] if len(sys.argv) > 2 else "models/grid/metacontroller"); mc.eval()
-sol = collect_grid(env_cfg, post, CollectConfig(episodes=n, epsilon=0.0, seed=778, task_set="post"))
-data = PinpadDataset(None, {"arrays": {}}, sol.arrays)
-eps = np.flatnonzero(data["success"])
-codes, _ = subgoal_codes(base, mc, EpisodeBatches(data, 256, 0).gather(eps), n_pairs)
-layout = replay_layouts(data, eps)
+P = solve_post_task(256, seed=778)
+base, mc, codes, n_pairs, post = P.base, P.mc, P.codes, P.n_pairs, P.post
 
 
 def pairs_done(second: torch.Tensor) -> np.ndarray:
     """Pairs completed with the expert's first code, then `second` (N, n_z) held from then on."""
     seq = codes.clone()
     seq[:, 1:] = second[:, None]
-    e = GridPinpadBatch(env_cfg, post, len(eps), seed=0)
-    e.load_layouts(**layout)
-    return run_code_sequence(base, mc, e, seq, seed=0)
+    return run_code_sequence(base, mc, P.env(), seq, seed=0)
 
 
 spread = codes.reshape(-1, codes.shape[-1]).std(0)
@@ -56,7 +37,7 @@ rows.append({"candidate": "expert's own second code", "crossed": round(float((ow
 candidates = []
 if mc.cfg.code == "categorical":
     usage = codes.reshape(-1, codes.shape[-1]).mean(0)
-    candidates = [(f"code {k} (read in {usage[k]:.1%} of the expert's pairs)", torch.eye(codes.shape[-1])[k].expand(len(eps), -1)) for k in range(codes.shape[-1])]
+    candidates = [(f"code {k} (read in {usage[k]:.1%} of the expert's pairs)", torch.eye(codes.shape[-1])[k].expand(P.episodes, -1)) for k in range(codes.shape[-1])]
 else:
     for v in np.linspace(-4, 4, 17):
         c = codes[:, 0].clone()
@@ -65,17 +46,16 @@ else:
     g = torch.Generator().manual_seed(0)
     for s in (1.0, 3.0):
         for j in range(16):
-            candidates.append((f"random N(0,{s:g}²I) #{j}", (s * torch.randn(codes.shape[-1], generator=g)).expand(len(eps), -1)))
+            candidates.append((f"random N(0,{s:g}²I) #{j}", (s * torch.randn(codes.shape[-1], generator=g)).expand(P.episodes, -1)))
 for name, c in candidates:
     p = pairs_done(c)
     crossed.append(p >= 2)
     rows.append({"candidate": name, "crossed": round(float((p >= 2).mean()), 3)})
-alone = GridPinpadBatch(env_cfg, post, len(eps), seed=0)
-alone.load_layouts(**layout)
+alone = P.env()
 with torch.no_grad():
     rollout(base, alone, seed=0)
 any_ = np.stack(crossed).any(0)
-print(json.dumps({"episodes": len(eps), "code_std_per_dim": [round(float(x), 3) for x in spread], "swept_dim": dim,
+print(json.dumps({"episodes": P.episodes, "code_std_per_dim": [round(float(x), 3) for x in spread], "swept_dim": dim,
                   "base_alone_crossed": round(float((alone.progress // post.colors_per_subgoal >= 2).mean()), 3),
                   "any_candidate_crossed": round(float(any_.mean()), 3),
                   "best_single_candidate": max(rows, key=lambda r: r["crossed"]), "candidates": rows}, indent=1))
