@@ -62,7 +62,7 @@ class MetacontrollerConfig:
     # pool the noisy z̃ of a subgoal as a running mean (β_t ≈ 1/k); the hard one cannot. Off: the
     # plain sigmoid gate of DESIGN.md §1.
     hard_switch: bool = False
-    code: str = "gaussian"
+    code: str = "gaussian"  # CODE_MODES
 
     def __post_init__(self) -> None:
         if self.switch not in SWITCH_MODES:
@@ -143,11 +143,11 @@ class Metacontroller(nn.Module):
                 switch_noise: bool = True) -> dict[str, Tensor]:
         """Teacher-forced pass over residual sequences e (B, T, d) with mask (B, T).
 
-        Returns mu, logvar (B, T, n_z) of z̃ (categorical codes: the probabilities and their logs), beta (B, T), z (B, T, n_z), and the controllers
-        A, B (B, T, d, r). `sample`: z̃ = μ + σ·ε (training); otherwise z̃ = μ (categorical: a
-        Gumbel-max draw or the most likely code). `switch_noise`:
-        whether `cfg.switch_noise` applies to a sampled pass (off in a curriculum's first phase; no
-        draw is made then, so the random stream is that of a noise-free model).
+        Returns mu, logvar (B, T, n_z) of z̃ (categorical codes: the probabilities and their logs),
+        beta (B, T), z (B, T, n_z), and the controllers A, B (B, T, d, r). `sample`: z̃ = μ + σ·ε
+        (training); otherwise z̃ = μ (categorical: a Gumbel-max draw, or the most likely code).
+        `switch_noise`: whether `cfg.switch_noise` applies to a sampled pass (off in a curriculum's
+        first phase; no draw is made then, so the random stream is that of a noise-free model).
         """
         e = e.float()
         lengths = mask.sum(1)
