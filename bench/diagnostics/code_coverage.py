@@ -17,8 +17,8 @@ from irl.eval.code_oracle import run_code_sequence
 from irl.eval.rollout import rollout
 from post_task_common import solve_post_task
 
-P = solve_post_task(256, seed=778)
-base, mc, codes, n_pairs, post = P.base, P.mc, P.codes, P.n_pairs, P.post
+base, mc, P = solve_post_task(256, seed=778)
+codes, n_pairs, post, env = P.codes, P.n_subgoals, P.task_set, P.env
 
 
 def pairs_done(second: torch.Tensor) -> np.ndarray:

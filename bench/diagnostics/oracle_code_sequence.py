@@ -13,8 +13,8 @@ from irl.eval.code_oracle import run_code_sequence
 from irl.eval.rollout import rollout
 from post_task_common import solve_post_task
 
-P = solve_post_task(512, seed=777)
-base, mc, codes, n_pairs, post, env = P.base, P.mc, P.codes, P.n_pairs, P.post, P.env
+base, mc, P = solve_post_task(512, seed=777)
+codes, n_pairs, post, env = P.codes, P.n_subgoals, P.task_set, P.env
 
 
 def summary(pairs: np.ndarray) -> dict:

@@ -11,6 +11,8 @@ layout's solution of the same task.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -74,36 +76,60 @@ def run_code_sequence(base: PinpadTransformer, mc: Metacontroller, env: GridPinp
     return env.progress // per
 
 
+@dataclass
+class ExpertSolutions:
+    """The ε = 0 expert's solutions of fresh layouts of one task, and the codes read off them."""
+
+    env_cfg: GridConfig
+    task_set: TaskSet
+    n_subgoals: int
+    codes: torch.Tensor  # (solved, n_subgoals, n_z): one code per subgoal of each solution
+    switched: float  # share of subgoal starts where β crossed 0.5 within a step
+    layouts: dict[str, np.ndarray]  # the solved layouts (replay_layouts)
+    seed: int
+
+    @property
+    def episodes(self) -> int:
+        return int(self.codes.shape[0])
+
+    def env(self) -> GridPinpadBatch:
+        """A fresh batch on exactly the solved layouts."""
+        e = GridPinpadBatch(self.env_cfg, self.task_set, self.episodes, seed=self.seed)
+        e.load_layouts(**self.layouts)
+        return e
+
+
+def expert_solutions(base: PinpadTransformer, mc: Metacontroller, env_cfg: GridConfig, task_set: TaskSet,
+                     episodes: int, seed: int) -> ExpertSolutions:
+    """Let the expert solve `episodes` fresh layouts of the task; the metacontroller reads one code
+    per subgoal off each solution (`subgoal_codes`)."""
+    if len(task_set.tasks) != 1:
+        raise ValueError(f"expert_solutions: one task expected, task set {task_set.name!r} has {len(task_set.tasks)}")
+    n_sub = len(task_set.tasks[0]) // task_set.colors_per_subgoal
+    sol = collect_grid(env_cfg, task_set, CollectConfig(episodes=episodes, epsilon=0.0, seed=seed, task_set=task_set.name))
+    data = PinpadDataset(None, {"arrays": {}}, sol.arrays)
+    solved = np.flatnonzero(data["success"])
+    batches = EpisodeBatches(data, 256, seed, next(base.parameters()).device)
+    parts = [subgoal_codes(base, mc, batches.gather(solved[s : s + 256]), n_sub) for s in range(0, solved.size, 256)]
+    codes = torch.cat([c for c, _ in parts])
+    switched = float(np.average([h for _, h in parts], weights=[len(c) for c, _ in parts]))
+    return ExpertSolutions(env_cfg, task_set, n_sub, codes, switched, replay_layouts(data, solved), seed)
+
+
 def expert_code_sequence(base: PinpadTransformer, mc: Metacontroller, env_cfg: GridConfig, task_set: TaskSet,
                          episodes: int, seed: int) -> dict[str, float]:
     """Success of the base driven by the code sequence read off the expert's own solution of each
     layout (see the module docstring), of the same with another layout's sequence, and of the base
     alone, on the same layouts; `*_subgoals_done`: mean subgoals completed."""
-    if len(task_set.tasks) != 1:
-        raise ValueError(f"expert_code_sequence: one task expected, task set {task_set.name!r} has {len(task_set.tasks)}")
-    n_sub = len(task_set.tasks[0]) // task_set.colors_per_subgoal
-    sol = collect_grid(env_cfg, task_set, CollectConfig(episodes=episodes, epsilon=0.0, seed=seed, task_set=task_set.name))
-    data = PinpadDataset(None, {"arrays": {}}, sol.arrays)
-    solved = np.flatnonzero(data["success"])
-    device = next(base.parameters()).device
-    batches = EpisodeBatches(data, 256, seed, device)
-    parts = [subgoal_codes(base, mc, batches.gather(solved[s : s + 256]), n_sub) for s in range(0, solved.size, 256)]
-    codes = torch.cat([c for c, _ in parts])
-    switched = float(np.average([h for _, h in parts], weights=[len(c) for c, _ in parts]))
-    layouts = replay_layouts(data, solved)
-
-    def env() -> GridPinpadBatch:
-        e = GridPinpadBatch(env_cfg, task_set, solved.size, seed=seed)
-        e.load_layouts(**layouts)
-        return e
-
-    own = run_code_sequence(base, mc, env(), codes, seed)
-    other = run_code_sequence(base, mc, env(), codes.roll(1, dims=0), seed)
-    alone = env()
+    sol = expert_solutions(base, mc, env_cfg, task_set, episodes, seed)
+    n_sub = sol.n_subgoals
+    own = run_code_sequence(base, mc, sol.env(), sol.codes, seed)
+    other = run_code_sequence(base, mc, sol.env(), sol.codes.roll(1, dims=0), seed)
+    alone = sol.env()
     with torch.no_grad():
         rollout(base, alone, seed=seed)
     return {"expert_codes_success": float((own == n_sub).mean()), "expert_codes_subgoals_done": float(own.mean()),
             "other_layout_codes_success": float((other == n_sub).mean()),
             "other_layout_codes_subgoals_done": float(other.mean()),
             "base_subgoals_done": float((alone.progress // task_set.colors_per_subgoal).mean()),
-            "expert_codes_switch_at_starts": switched, "expert_codes_episodes": int(solved.size)}
+            "expert_codes_switch_at_starts": sol.switched, "expert_codes_episodes": sol.episodes}
