@@ -120,19 +120,19 @@ def train_internal_rl(base: BaseModel, mc: Metacontroller, env_cfg: GridConfig |
         stats: dict[str, float] = {}
         if float(ro.returns.std()) > 0:
             for _ in range(cfg.update_epochs):
-                logp, _ = policy.evaluate(ro.obs, ro.active, ro.z)
+                logp, entropy = policy.evaluate(ro.obs, ro.active, ro.z)
                 loss, stats = ppo_clip_loss(logp, ro.logp, adv, ro.active, cfg.clip)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
             stats["losses/policy_loss"] = loss.item()
+            stats["charts/policy_entropy"] = entropy.item()
         episodes += cfg.batch_episodes
         iteration += 1
         rate = float(ro.returns.mean())
         decisions = float(ro.active.sum()) / cfg.batch_episodes
         curve.append({"episodes": episodes, "success_rate": rate, "wall_s": time.perf_counter() - t_start})
         log(iteration, {"charts/success_rate": rate, "charts/episodes": episodes, "charts/decisions_per_episode": decisions,
-                        "charts/policy_std": float(policy.log_std.detach().exp().mean()),
                         "perf/episodes_per_s": cfg.batch_episodes / (time.perf_counter() - t0), **stats})
     policy.eval()
     eval_env = make_env(base, mc, env_cfg, task_set, cfg.eval_episodes, cfg.seed + 10_007)

@@ -43,7 +43,8 @@ class CodePolicy(nn.Module):
         self.mean = nn.Linear(cfg.width, cfg.n_z)
         nn.init.zeros_(self.mean.weight)
         nn.init.zeros_(self.mean.bias)
-        self.log_std = nn.Parameter(torch.full((cfg.n_z,), float(cfg.init_log_std)))
+        if cfg.code == "gaussian":  # a categorical head's spread is its logits
+            self.log_std = nn.Parameter(torch.full((cfg.n_z,), float(cfg.init_log_std)))
 
     def initial_state(self, n: int, device: torch.device | str = "cpu") -> Tensor:
         return torch.zeros(n, self.cfg.width, device=device)
@@ -89,10 +90,12 @@ class CodePolicy(nn.Module):
         for k in range(obs.shape[0]):
             state = self.advance(obs[k], state, active[k])
             head = self.mean(state)
-            out.append(self.log_prob(head, z[k]))
             if self.cfg.code == "categorical":
                 logp = torch.log_softmax(head, dim=-1)
+                out.append((logp * z[k]).sum(-1))
                 ent.append(-(logp.exp() * logp).sum(-1))
+            else:
+                out.append(self.log_prob(head, z[k]))
         if self.cfg.code == "categorical":
             entropy = (torch.stack(ent) * active).sum() / active.sum().clamp(min=1)
         else:
