@@ -9,7 +9,7 @@ subgoal sequence 0-1 2-3 4-5 6-7 0-1 2-3 from its sparse reward alone.
 Also printed: the same abstract env driven by the true subgoal's controller at every decision
 (the ceiling, ≈ the gt_controllers stage's ood_success) and by uniformly random choices.
 
-    python bench/diagnostics/internal_rl_gt.py [EPISODES] [CONTROLLERS_DIR]
+    python bench/diagnostics/internal_rl_gt.py [EPISODES] [CONTROLLERS_DIR] [SEEDS, e.g. 1,2]
 """
 import dataclasses, json, sys, time
 import numpy as np
@@ -77,9 +77,11 @@ sec = yaml.safe_load(open("params.yaml"))["profiles"]["default"]
 env_cfg = GridConfig(**sec["grid_env"])
 post = resolve_tasks("post", "grid", env_cfg.n_colors)
 over = {"episodes": int(sys.argv[1])} if len(sys.argv) > 1 else {}
+if len(sys.argv) > 3:
+    over["seeds"] = tuple(int(x) for x in sys.argv[3].split(","))
 cfg = IRL.InternalRLConfig(**{**sec["internal_rl_grid"], **over, "device": "cpu"})
 base, _ = load_model("models/grid/base")
-ctrl, spec = load_model(sys.argv[2] if len(sys.argv) > 2 else "models/grid/gt_controllers")
+ctrl, spec = load_model(sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] else "models/grid/gt_controllers")
 codes = SubgoalCodes(ctrl, post.colors_per_subgoal)
 IRL.make_env = make_env  # train_internal_rl builds its envs through this
 rng = np.random.default_rng(0)
