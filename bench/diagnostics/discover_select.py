@@ -24,8 +24,7 @@ prof = yaml.safe_load(open("params.yaml"))["profiles"]["default"]
 alpha = prof["discover_grid"]["alpha"]
 base, _ = load_model("models/grid/base")
 base.eval()
-meta_env = load_dataset("data/grid/D_star").manifest["env"]
-env = GridConfig(**{k: v for k, v in meta_env.items() if k != "name"})
+env = GridConfig(**prof["grid_env"])
 r = collect_grid(env, resolve_tasks("pretrain", "grid", env.n_colors), CollectConfig(EPISODES, 0.0, seed=20261205))
 path = tempfile.mkdtemp() + "/D_star_select"
 save_dataset(path, r.arrays, r.meta)
