@@ -14,6 +14,7 @@ from irl.data.collect import CollectConfig, collect_grid
 from irl.data.dataset import PinpadDataset, load_dataset, save_dataset
 from irl.envs.grid import GridConfig, GridPinpadBatch
 from irl.envs.tasks import resolve_tasks
+from irl.eval.code_use import code_saving, saving_by_lag, steps_since_switch
 from irl.eval.steering import first_pair
 from irl.models.io import load_model, save_model
 from irl.models.metacontroller import Metacontroller, MetacontrollerConfig
@@ -279,3 +280,32 @@ def test_categorical_codes_are_one_hot_draws_with_a_kl_to_uniform_and_a_gradient
     assert "code" not in MetacontrollerConfig(d_model=32, layer=1).to_dict()
     with pytest.raises(ValueError, match="code="):
         MetacontrollerConfig(d_model=32, layer=1, code="vq")
+
+
+def test_code_use_counts_steps_from_the_runs_own_switches() -> None:
+    beta = np.array([[1.0, 0.0, 0.0, 0.9, 0.1], [0.2, 0.7, 0.1, 0.1, 0.6]])
+    assert steps_since_switch(beta).tolist() == [[0, 1, 2, 0, 1], [0, 0, 1, 2, 0]]
+    saved = np.array([[1.0, 2.0, 3.0, 4.0, 5.0], [10.0, 20.0, 30.0, 40.0, 50.0]])
+    mask = np.array([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]], dtype=bool)  # the first episode's last step is padding
+    sums, counts = saving_by_lag(saved, beta, mask, lags=2)  # lag 1 pools every lag >= 1
+    assert sums.tolist() == [1.0 + 4.0 + 10.0 + 20.0 + 50.0, 2.0 + 3.0 + 30.0 + 40.0]
+    assert counts.tolist() == [5.0, 4.0]
+    with pytest.raises(ValueError, match="lags=0"):
+        saving_by_lag(saved, beta, mask, lags=0)
+
+
+def test_a_zero_decoder_code_saves_nothing(d_star: PinpadDataset) -> None:
+    base = base_model()
+    mc = Metacontroller(MetacontrollerConfig(d_model=32, layer=1)).eval()
+    batch = EpisodeBatches(d_star, 16, 0).batch(0, 0)
+    torch.manual_seed(1)
+    with torch.no_grad():  # the decoder starts at zero: give it a random one first
+        mc.hyper[2].weight.normal_(0.0, 0.1)
+    saved, beta = code_saving(base, mc, batch)
+    assert saved.shape == beta.shape == tuple(batch["mask"].shape)
+    assert np.abs(saved[batch["mask"].numpy()]).max() > 1e-3  # a random decoder does move the loss
+    with torch.no_grad():
+        mc.hyper[2].weight.zero_()
+        mc.hyper[2].bias.zero_()
+    saved, _ = code_saving(base, mc, batch)
+    assert np.all(saved == 0.0)

@@ -1,0 +1,55 @@
+"""When a discovered code pays: the action NLL it saves over the base alone, by steps since the
+metacontroller's own last switch (issue 4). Label-free: it separates the two three-switch
+segmentations of D* that score the same on the training objective — a code that names the next
+subgoal pays at once (the first moves after a boundary head for the next pair), one switched at the
+mid-pair event pays only later, when the pair already begun is finished
+(README, "Controller discovery").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from irl.models.metacontroller import Metacontroller
+from irl.models.transformer import PinpadTransformer
+
+
+def steps_since_switch(beta: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """(B, T) β → (B, T) steps since the last switch (β > threshold; t = 0 always switches)."""
+    b, t = beta.shape
+    steps = np.broadcast_to(np.arange(t), (b, t))
+    switch = beta > threshold
+    switch[:, 0] = True
+    return steps - np.maximum.accumulate(np.where(switch, steps, 0), axis=1)
+
+
+def saving_by_lag(saved: np.ndarray, beta: np.ndarray, mask: np.ndarray, lags: int = 8,
+                  threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Sums and counts of per-step `saved` (B, T) over real steps, by steps since the last switch;
+    the last bucket pools every lag ≥ lags − 1."""
+    if lags < 1:
+        raise ValueError(f"lags={lags}: must be >= 1")
+    lag = np.minimum(steps_since_switch(beta, threshold), lags - 1)
+    m = np.asarray(mask, dtype=bool)
+    return (np.bincount(lag[m], weights=saved[m], minlength=lags),
+            np.bincount(lag[m], minlength=lags).astype(np.float64))
+
+
+@torch.no_grad()
+def code_saving(base: PinpadTransformer, mc: Metacontroller, batch: dict[str, torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
+    """Per step of a D* batch: NLL(base alone) − NLL(with the mean code), and β."""
+    held: dict[str, torch.Tensor] = {}
+    m = batch["mask"]
+
+    def edit(x: torch.Tensor) -> torch.Tensor:
+        held.update(mc(x, m, sample=False))
+        return mc.apply_edit(x, held["A"].to(x.dtype), held["B"].to(x.dtype))
+
+    def nll(logits: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits.flatten(0, 1), batch["action"].flatten(), reduction="none").view(m.shape)
+
+    controlled = nll(base.forward_batch(batch, edit_layer=mc.cfg.layer, edit=edit)["action_logits"])
+    alone = nll(base.forward_batch(batch)["action_logits"])
+    return (alone - controlled).float().cpu().numpy(), held["beta"].float().cpu().numpy()
