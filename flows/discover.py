@@ -1,5 +1,8 @@
 """Flows `discover_grid` and `discover_ant`: the metacontroller on D*, base frozen (DVC stages).
 
+With `candidates` > 1 (the grid's default profile), several seeds first train to `select_at` steps
+as parallel tasks and the one whose codes pay earliest after their own switch goes on — a
+label-free choice among segmentations the training loss scores alike (irl/training/select.py).
 Trains (or resumes, from checkpoints/<env>/metacontroller) the metacontroller, scores its switch
 β against the true subgoal boundaries on held-out D* episodes, draws β traces, and registers
 `irl-<env>-metacontroller`. The grid also runs the steering check (inject the code of subgoal g
@@ -10,12 +13,16 @@ into fresh rollouts). The ant's controllers are full rank (`rank: full`), its su
 
 from __future__ import annotations
 
+import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import mlflow
+import torch
 from prefect import flow, get_run_logger, task
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.cli import run_profile_flow
 from flows.common import flow_run_tags, log_flat_metrics, profile_sections, publish_markdown
@@ -32,6 +39,7 @@ from irl.models.io import load_model, save_model
 from irl.training.batches import EpisodeBatches
 from irl.training.discover import DiscoverConfig, discover, split_episodes
 from irl.training.pretrain import resolve_device
+from irl.training.select import candidate_seeds, score_candidate, select_seed
 
 MODEL_NAME = "irl-grid-metacontroller"
 ANT_MODEL_NAME = "irl-ant-metacontroller"
@@ -39,16 +47,51 @@ ALIGNMENT_KEYS = ("boundary_f1", "boundary_precision", "boundary_recall", "switc
                   "true_subgoals_per_episode", "beta_nonbinary_fraction", "nll", "kl")
 
 
+@task(name="discover-candidate", task_run_name="discover-candidate-seed-{seed}")
+def candidate_task(model_dir: Path, data_dir: Path, cfg: DiscoverConfig, seed: int, workdir: Path) -> dict[str, Any]:
+    """One candidate seed, trained to the selection step and scored without labels."""
+    base, _ = load_model(model_dir, resolve_device(cfg.device))
+    score = score_candidate(base, load_dataset(data_dir / "D_star"), replace(cfg, seed=seed), workdir)
+    get_run_logger().info("candidate %s", score)
+    return score
+
+
+def select_candidate(model_dir: Path, data_dir: Path, cfg: DiscoverConfig, workdir: Path) -> tuple[DiscoverConfig, dict[str, Any] | None]:
+    """With `candidates` > 1: train the candidate seeds as parallel tasks (a thread pool, the cores
+    split between them), keep the one whose codes pay earliest; its config (seed) and the scores."""
+    if cfg.candidates == 1:
+        return cfg, None
+    t0 = time.perf_counter()
+    workers = min(cfg.candidates, os.cpu_count() or 1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+    try:
+        with ThreadPoolTaskRunner(max_workers=workers) as runner:
+            futures = [runner.submit(candidate_task, {"model_dir": model_dir, "data_dir": data_dir, "cfg": cfg, "seed": s,
+                                                      "workdir": workdir}) for s in candidate_seeds(cfg)]
+            scores = [f.result() for f in futures]
+    finally:
+        torch.set_num_threads(threads)
+    seed = select_seed(scores)
+    get_run_logger().info("selected seed %d of %s", seed, [(c["seed"], round(c["early_saving"], 4)) for c in scores])
+    return replace(cfg, seed=seed), {"selected_seed": seed, "select_at": cfg.selection_step(), "candidates": scores,
+                                     "wall_s": time.perf_counter() - t0}
+
+
 @task(name="discover-metacontroller")
 def discover_task(stage: str, model_name: str, model_dir: Path, data_dir: Path, env: GridConfig | AntConfig,
                   cfg: DiscoverConfig, workdir: Path, out_dir: Path, png: Path, profile: str,
-                  params: dict[str, Any]) -> dict[str, Any]:
+                  params: dict[str, Any], selection: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train and score the metacontroller; in the grid, also the steering check (ant: not built)."""
     logger = get_run_logger()
     t0 = time.perf_counter()
     base, _ = load_model(model_dir, resolve_device(cfg.device))
     data = load_dataset(data_dir / "D_star")
     with tracking.stage_run(stage, params, tags=flow_run_tags(profile)) as run:
+        if selection is not None:
+            mlflow.log_dict(selection, "selection.json")
+            log_flat_metrics({"selection/selected_seed": selection["selected_seed"],
+                              **{f"selection/early_saving_seed_{c['seed']}": c["early_saving"] for c in selection["candidates"]}})
         mc, base, res = discover(base, data, cfg, workdir, log=lambda step, m: log_flat_metrics(m, step=step), progress=True)
         logger.info("held-out switch alignment: %s", {k: res[k] for k in ALIGNMENT_KEYS})
         meta: dict[str, Any] = {}
@@ -71,14 +114,14 @@ def discover_task(stage: str, model_name: str, model_dir: Path, data_dir: Path, 
             logger.info("steering: %s", steer)
             log_flat_metrics({"steering/reach_rate_steered": steer["reach_rate_steered"],
                               "steering/reach_rate_base": steer["reach_rate_base"]})
-        res["wall_s"] = time.perf_counter() - t0
+        res["wall_s"] = time.perf_counter() - t0 + (selection["wall_s"] if selection else 0.0)
         beta_traces_png(res["traces"], png, f"switch β on held-out D* episodes ({profile})")
         mlflow.log_artifact(str(png))
         mlflow.log_dict(res["traces"], "beta_traces.json")
         log_flat_metrics({**{k: res[k] for k in ALIGNMENT_KEYS}, "wall_s": res["wall_s"]})
         save_model(out_dir, mc, {"stage": stage, "profile": profile, "mlflow_run_id": run.info.run_id,
                                  "git_commit": tracking.git_commit(), "params": params,
-                                 "base_model": str(model_dir), **meta})
+                                 "base_model": str(model_dir), "seed": cfg.seed, "selection": selection, **meta})
         res["registered_version"] = tracking.register_model_dir(run, out_dir, model_name)
         res["run_url"] = tracking.run_url(run)
     return {"discover": res, "steering": steer}
@@ -93,15 +136,21 @@ def discover_stage(stage: str, env_section: str, env_cls: type[GridConfig] | typ
     env = stage_config(env_cls, sections, env_section, params_path, name)
     cfg = stage_config(DiscoverConfig, sections, stage, params_path, name)
     params = {"profile": name, env_section: env.to_dict(), stage: sections[stage]}
+    cfg, selection = select_candidate(Path(model_dir), Path(data_dir), cfg, Path(workdir))
     out = discover_task(stage, model_name, Path(model_dir), Path(data_dir), env, cfg, Path(workdir), Path(out_dir),
-                        Path(png), name, params)
+                        Path(png), name, params, selection)
     res, steer = out["discover"], out["steering"]
+    resumed_from = res["resumed_from_step"]
+    if selection is not None:  # the selected run's first steps were trained here, as a candidate
+        resumed_from = next(c for c in selection["candidates"] if c["seed"] == cfg.seed)["resumed_from_step"]
     env_info = {"name": env_name, **env.to_dict()}
     metrics = {"profile": name, "env": env_info, **{k: res[k] for k in ALIGNMENT_KEYS},
                "heldout_episodes": res["episodes"], "alpha": cfg.alpha, "steps": res["steps"],
-               # wall_s is this invocation's; a run that resumed a checkpoint (resumed_from_step > 0)
-               # trained before it, for train_s in all
-               "train_s": res["train_s"], "wall_s": res["wall_s"], "resumed_from_step": res["resumed_from_step"]}
+               # wall_s is this invocation's (the candidates' training included); a run that resumed a
+               # checkpoint (resumed_from_step > 0) trained before it, for train_s in all
+               "train_s": res["train_s"], "wall_s": res["wall_s"], "resumed_from_step": resumed_from,
+               # the seed that trained it: with candidates > 1, the label-free choice among them
+               "seed": cfg.seed, "selection": selection}
     atomic_write_json(metrics_path, metrics)
     body = "| held-out metric | value |\n|---|---|\n" + "\n".join(f"| {k} | {metrics[k]:.4g} |" for k in ALIGNMENT_KEYS)
     if steer is not None and steering_path is not None:

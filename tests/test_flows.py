@@ -84,6 +84,9 @@ def test_dvc_repro_runs_the_pipeline_on_the_temporary_server(isolated_tracking: 
     assert (repo / "plots/grid/probe.png").read_bytes()[:4] == b"\x89PNG"
     disc = json.loads((repo / "metrics/grid/discover.json").read_text())
     assert disc["steps"] == 10 and disc["resumed_from_step"] == 0 and disc["true_subgoals_per_episode"] == 3.0 and 0 <= disc["boundary_f1"] <= 1
+    sel = disc["selection"]  # two candidate seeds to step 4, the earlier-paying one trained on
+    assert [(c["seed"], c["step"]) for c in sel["candidates"]] == [(0, 4), (1, 4)] and sel["select_at"] == 4
+    assert disc["seed"] == sel["selected_seed"] == max(sel["candidates"], key=lambda c: c["early_saving"])["seed"]
     steer = json.loads((repo / "metrics/grid/steering.json").read_text())
     assert len(steer["by_subgoal"]) == 4 and 0 <= steer["reach_rate_steered"] <= 1
     rd = json.loads((repo / "metrics/grid/rate_distortion.json").read_text())

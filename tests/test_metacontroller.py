@@ -3,6 +3,7 @@ causal history, save/load, resume on the same curve, steering bookkeeping."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from irl.models.metacontroller import Metacontroller, MetacontrollerConfig
 from irl.models.transformer import PinpadTransformer, TransformerConfig
 from irl.training.batches import EpisodeBatches
 from irl.training.discover import DiscoverConfig, discover, discovery_losses, effective_config
+from irl.training.select import candidate_seeds, score_candidate, select_seed
 
 CFG = TransformerConfig(obs_encoding="egocentric", n_layers=2, d_model=32, n_heads=4, d_mlp=64)
 
@@ -309,3 +311,29 @@ def test_a_zero_decoder_code_saves_nothing(d_star: PinpadDataset) -> None:
         mc.hyper[2].bias.zero_()
     saved, _ = code_saving(base, mc, batch)
     assert np.all(saved == 0.0)
+
+
+def test_a_selected_seed_continues_as_if_it_had_trained_alone(d_star: PinpadDataset, tmp_path: Path) -> None:
+    """Candidates train to select_at (here inside the noise-free first phase of a curriculum); the
+    chosen one resumes from its candidate checkpoint and ends bit-identical to a run never selected."""
+    cfg = small_cfg(steps=6, switch_noise=2.0, switch_noise_from=4, candidates=2, select_at=3)
+    scores = [score_candidate(base_model(), d_star, replace(cfg, seed=s), tmp_path / "w") for s in candidate_seeds(cfg)]
+    assert [(c["seed"], c["step"], c["resumed_from_step"]) for c in scores] == [(0, 3, 0), (1, 3, 0)]
+    assert all(np.isfinite(c["early_saving"]) and len(c["saving_by_lag"]) == 4 for c in scores)
+    assert scores[0]["early_saving"] != scores[1]["early_saving"]
+    seed = select_seed(scores)
+    assert seed == max(scores, key=lambda c: c["early_saving"])["seed"]
+    chosen, _, r = discover(base_model(), d_star, replace(cfg, seed=seed), tmp_path / "w")
+    alone, _, r1 = discover(base_model(), d_star, replace(cfg, seed=seed), tmp_path / "alone")
+    assert r["resumed_from_step"] == 3 and r1["resumed_from_step"] == 0 and r["nll"] == r1["nll"]
+    assert all(torch.equal(a, b) for a, b in zip(chosen.state_dict().values(), alone.state_dict().values(), strict=True))
+
+
+def test_select_seed_takes_the_earliest_paying_candidate_and_the_lowest_seed_on_a_tie() -> None:
+    assert select_seed([{"seed": 3, "early_saving": 0.2}, {"seed": 4, "early_saving": 0.6}, {"seed": 5, "early_saving": 0.5}]) == 4
+    assert select_seed([{"seed": 7, "early_saving": 0.5}, {"seed": 2, "early_saving": 0.5}]) == 2
+    with pytest.raises(ValueError, match="no candidates"):
+        select_seed([])
+    with pytest.raises(ValueError, match="candidates=0"):
+        small_cfg(candidates=0)
+    assert small_cfg(steps=6, select_at=0).selection_step() == 6 and small_cfg(steps=6, select_at=9).selection_step() == 6

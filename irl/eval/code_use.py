@@ -12,8 +12,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from irl.models.metacontroller import Metacontroller
+from irl.models.metacontroller import Metacontroller, sequence_edit
 from irl.models.transformer import PinpadTransformer
+from irl.training.batches import EpisodeBatches
 
 
 def steps_since_switch(beta: np.ndarray, threshold: float = 0.5) -> np.ndarray:
@@ -42,10 +43,7 @@ def code_saving(base: PinpadTransformer, mc: Metacontroller, batch: dict[str, to
     """Per step of a D* batch: NLL(base alone) − NLL(with the mean code), and β."""
     held: dict[str, torch.Tensor] = {}
     m = batch["mask"]
-
-    def edit(x: torch.Tensor) -> torch.Tensor:
-        held.update(mc(x, m, sample=False))
-        return mc.apply_edit(x, held["A"].to(x.dtype), held["B"].to(x.dtype))
+    edit = sequence_edit(mc, m, held, sample=False)
 
     def nll(logits: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits.flatten(0, 1), batch["action"].flatten(), reduction="none").view(m.shape)
@@ -53,3 +51,24 @@ def code_saving(base: PinpadTransformer, mc: Metacontroller, batch: dict[str, to
     controlled = nll(base.forward_batch(batch, edit_layer=mc.cfg.layer, edit=edit)["action_logits"])
     alone = nll(base.forward_batch(batch)["action_logits"])
     return (alone - controlled).float().cpu().numpy(), held["beta"].float().cpu().numpy()
+
+
+def saving_profile(base: PinpadTransformer, mc: Metacontroller, batches: EpisodeBatches, episodes: np.ndarray,
+                   lags: int = 8, chunk: int = 250) -> np.ndarray:
+    """(lags,) mean NLL the mean code saves (nats/step) over `episodes` of D*, by steps since the
+    metacontroller's last switch (the last entry pools lags ≥ lags − 1)."""
+    if len(episodes) == 0:
+        raise ValueError("saving_profile: no episodes")
+    sums, counts = np.zeros(lags), np.zeros(lags)
+    for start in range(0, len(episodes), chunk):
+        b = batches.gather(episodes[start : start + chunk])
+        saved, beta = code_saving(base, mc, b)
+        part = saving_by_lag(saved, beta, b["mask"].cpu().numpy(), lags)
+        sums, counts = sums + part[0], counts + part[1]
+    return sums / np.maximum(counts, 1)
+
+
+def early_saving(profile: np.ndarray) -> float:
+    """What a code saves in the first two steps after its switch (lags 0 and 1): high when each
+    code names the subgoal about to be pursued, not one already under way."""
+    return float(profile[0] + profile[1])

@@ -21,7 +21,9 @@ abstraction: a fresh code every step), the ablation of DESIGN.md §1.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -217,6 +219,18 @@ class Metacontroller(nn.Module):
     def edit(self, a: Tensor, b: Tensor):
         """The residual edit for the base model's `edit=` argument (per-step controllers)."""
         return lambda x: self.apply_edit(x, a.to(x.dtype), b.to(x.dtype))
+
+
+def sequence_edit(mc: nn.Module, mask: Tensor, held: dict[str, Tensor], **forward_kw: Any) -> Callable[[Tensor], Tensor]:
+    """The base model's `edit=` for a teacher-forced pass: runs `mc` (a metacontroller, or CompILE)
+    on the residual sequence it receives at its layer, keeps the outputs in `held`, and applies
+    each step's controller."""
+
+    def edit(x: Tensor) -> Tensor:
+        held.update(mc(x, mask, **forward_kw))
+        return mc.apply_edit(x, held["A"].to(x.dtype), held["B"].to(x.dtype))
+
+    return edit
 
 
 def kl_to_standard_normal(mu: Tensor, logvar: Tensor) -> Tensor:

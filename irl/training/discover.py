@@ -25,7 +25,7 @@ from irl.data.dataset import PinpadDataset
 from irl.eval.switching import switch_alignment
 from irl.models.compile import CompILEControl
 from irl.models.hawk import HawkModel
-from irl.models.metacontroller import Metacontroller, MetacontrollerConfig
+from irl.models.metacontroller import Metacontroller, MetacontrollerConfig, sequence_edit
 from irl.models.transformer import PinpadTransformer
 from irl.training.batches import EpisodeBatches
 from irl.training.checkpoint import checkpoint_dir, load_checkpoint, save_checkpoint
@@ -57,6 +57,12 @@ class DiscoverConfig:
     hard_switch: bool = False  # integrate with 1[β > 0.5], gradient straight through (MetacontrollerConfig)
     code: str = "gaussian"  # or "categorical": n_z discrete codes (MetacontrollerConfig)
     rank: int | str = 16
+    # label-free selection among seeds (irl/training/select.py): seeds seed … seed + candidates − 1
+    # train to select_at steps (0: to the end); the one whose codes pay earliest after their switch,
+    # on select_episodes of its training episodes, goes on
+    candidates: int = 1
+    select_at: int = 0
+    select_episodes: int = 500
     heldout_episodes: int = 1000
     steering_episodes: int = 256
     checkpoint_every: int = 250
@@ -65,15 +71,22 @@ class DiscoverConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "checkpoint_every", "log_every", "heldout_episodes"):
+        for name in ("steps", "batch_size", "checkpoint_every", "log_every", "heldout_episodes", "candidates",
+                     "select_episodes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)}: must be >= 1")
+        if self.select_at < 0:
+            raise ValueError(f"select_at={self.select_at}: must be >= 0 (0: select at the last step)")
         if self.switch_noise_from < 0:
             raise ValueError(f"switch_noise_from={self.switch_noise_from}: must be >= 0")
         if self.alpha < 0:
             raise ValueError(f"alpha={self.alpha}: must be >= 0")
         if self.rank != "full" and not (isinstance(self.rank, int) and self.rank >= 1):
             raise ValueError(f"rank={self.rank!r}: expected an integer >= 1 or 'full'")
+
+    def selection_step(self) -> int:
+        """The step at which candidate seeds are compared: select_at, at most steps (0: steps)."""
+        return min(self.select_at, self.steps) if self.select_at else self.steps
 
     def controller_rank(self, d_model: int) -> int:
         """A·Bᵀ with A, B of shape (d, d) spans every d×d matrix: "full" is rank d."""
@@ -120,13 +133,8 @@ def discovery_losses(base: BaseModel, mc: Metacontroller | CompILEControl, batch
     """
     m = batch["mask"]
     held: dict[str, torch.Tensor] = {}
-
-    def edit(x: torch.Tensor) -> torch.Tensor:
-        # the metacontroller's switch noise can be held off (a curriculum's first phase)
-        out = mc(x, m, sample=sample, generator=generator, switch_noise=switch_noise)
-        held.update(out)
-        return mc.apply_edit(x, out["A"].to(x.dtype), out["B"].to(x.dtype))
-
+    # the metacontroller's switch noise can be held off (a curriculum's first phase)
+    edit = sequence_edit(mc, m, held, sample=sample, generator=generator, switch_noise=switch_noise)
     nll = base.action_nll(batch, edit_layer=mc.cfg.layer, edit=edit)  # the base model's own action loss
     return nll, mc.rate(held, m), held
 
@@ -157,7 +165,8 @@ def evaluate_discovery(base: BaseModel, mc: Metacontroller, batches: EpisodeBatc
 
 # Fields that do not change the training trajectory: a run may be extended (more steps) or
 # re-scored from its checkpoint.
-_NOT_TRAINING = ("device", "steps", "checkpoint_every", "log_every", "steering_episodes")
+_NOT_TRAINING = ("device", "steps", "checkpoint_every", "log_every", "steering_episodes", "candidates", "select_at",
+                 "select_episodes")
 # Options added after runs were checkpointed: left out of the fingerprint at their default, so
 # those runs keep theirs and resume.
 _ADDED_LATER = {"hard_switch": False, "switch_noise_from": 0, "code": "gaussian"}
@@ -212,6 +221,19 @@ def discover(base: BaseModel, data: PinpadDataset, cfg: DiscoverConfig, workdir:
              log: Logger | None = None, progress: bool = False) -> tuple[Metacontroller, BaseModel, dict[str, Any]]:
     """Train (or resume) a metacontroller on D*; returns it, the base (changed only if co-trained)
     and held-out metrics."""
+    mc, base, state = train_metacontroller(base, data, cfg, workdir, log, progress)
+    _, held_eps = split_episodes(data, cfg.heldout_episodes, cfg.seed)
+    device = next(mc.parameters()).device
+    heldout = evaluate_discovery(base, mc, EpisodeBatches(data, 256, cfg.seed, device), held_eps)
+    return mc, base, {**heldout, "train_s": state["train_s"], "steps": state["step"],
+                      "resumed_from_step": state["resumed_from_step"], "alpha": cfg.alpha,
+                      "co_train": cfg.co_train, "switch": cfg.switch}
+
+
+def train_metacontroller(base: BaseModel, data: PinpadDataset, cfg: DiscoverConfig, workdir: Path | None = None,
+                         log: Logger | None = None, progress: bool = False) -> tuple[Metacontroller, BaseModel, dict[str, Any]]:
+    """Train (or resume) a metacontroller on D*'s training episodes to `cfg.steps`; returns it (in
+    eval mode), the base, and the training state (step, train_s, resumed_from_step)."""
     device = resolve_device(cfg.device)
     base = base.to(device)
     cfg = effective_config(cfg)
@@ -225,7 +247,7 @@ def discover(base: BaseModel, data: PinpadDataset, cfg: DiscoverConfig, workdir:
     if cfg.co_train:
         groups.append({"params": list(base.parameters()), "lr": cfg.base_lr})
     opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
-    train_eps, held_eps = split_episodes(data, cfg.heldout_episodes, cfg.seed)
+    train_eps, _ = split_episodes(data, cfg.heldout_episodes, cfg.seed)
     batches = EpisodeBatches(data, cfg.batch_size, cfg.seed, device, episodes=train_eps)
     # Checkpoints hold both modules (the base changes when co-trained).
     both = nn.ModuleDict({"metacontroller": mc, "base": base})
@@ -264,7 +286,4 @@ def discover(base: BaseModel, data: PinpadDataset, cfg: DiscoverConfig, workdir:
     bar.close()
     base.eval()
     mc.eval()
-    heldout = evaluate_discovery(base, mc, EpisodeBatches(data, 256, cfg.seed, device), held_eps)
-    return mc, base, {**heldout, "train_s": state["train_s"], "steps": state["step"], "resumed_from_step": resumed_from,
-                      "alpha": cfg.alpha,
-                      "co_train": cfg.co_train, "switch": cfg.switch}
+    return mc, base, {**state, "resumed_from_step": resumed_from}

@@ -1,0 +1,36 @@
+"""Can a discovery run be judged early? Trains the default discover_grid config (seed SEED, its
+noise-free first phase) in a temporary workdir, and at each of STEPS... reports the label-free
+early saving (irl/eval/code_use.py: NLL the mean code saves at lags 0 + 1 after its own switch) on
+500 of its training episodes beside the held-out switch alignment the labels give. Resumes: each
+STEPS point continues the last one (steps are not part of a run's fingerprint).
+
+    python bench/diagnostics/discover_early_select.py SEED 500 1000 1500 2000
+"""
+import json, sys, tempfile, time
+from pathlib import Path
+import torch
+import yaml
+import irl.training.discover as D
+from irl.data.dataset import load_dataset
+from irl.eval.code_use import early_saving, saving_profile
+from irl.models.io import load_model
+from irl.training.batches import EpisodeBatches
+
+torch.set_num_threads(1)
+seed, points = int(sys.argv[1]), [int(a) for a in sys.argv[2:]]
+sec = yaml.safe_load(open("params.yaml"))["profiles"]["default"]["discover_grid"]
+base, _ = load_model("models/grid/base")
+data = load_dataset("data/grid/D_star")
+work = Path(tempfile.gettempdir()) / f"irl-early-select-seed-{seed}"
+train, _ = D.split_episodes(data, sec["heldout_episodes"], seed)
+probe = train[:500]
+batches = EpisodeBatches(data, 256, 0)
+for steps in points:
+    t = time.time()
+    cfg = D.DiscoverConfig(**{**sec, "seed": seed, "steps": steps, "device": "cpu"})
+    mc, _, res = D.discover(base, data, cfg, work)
+    profile = saving_profile(base, mc, batches, probe, lags=4)
+    print(json.dumps({"seed": seed, "steps": steps, "early": round(early_saving(profile), 4),
+                      "profile": profile.round(3).tolist(),
+                      **{k: round(res[k], 4) for k in ("boundary_f1", "switches_per_episode", "beta_nonbinary_fraction", "nll")}}),
+          f"{time.time() - t:.0f}s", flush=True)
