@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import mlflow
@@ -44,3 +47,19 @@ def log_flat_metrics(metrics: dict[str, Any], step: int | None = None) -> None:
 def publish_markdown(key: str, title: str, body: str, run_url: str | None = None) -> None:
     link = f"\n\nMLflow run: [{run_url.rsplit('/', 1)[-1]}]({run_url})\n" if run_url else ""
     create_markdown_artifact(key=key, markdown=f"# {title}\n\n{body}{link}", description=title)
+
+
+@contextmanager
+def api_for_subprocesses() -> Iterator[None]:
+    """Task runs in worker processes started within the block report to this flow's API (its
+    temporary server too) instead of each starting a server of its own."""
+    if os.environ.get("PREFECT_API_URL"):
+        yield
+        return
+    from prefect.client.orchestration import get_client
+
+    os.environ["PREFECT_API_URL"] = str(get_client().api_url).rstrip("/")
+    try:
+        yield
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
