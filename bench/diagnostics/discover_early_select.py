@@ -5,6 +5,12 @@ early saving (irl/eval/code_use.py: NLL the mean code saves at lags 0 + 1 after 
 STEPS point continues the last one (steps are not part of a run's fingerprint).
 
     python bench/diagnostics/discover_early_select.py SEED 500 1000 1500 2000
+
+Measured (seeds 0–5, two processes at a time, ~93 s per 500 steps and scoring): it cannot. At step
+2000 early saving is 0.64 / 0.48 / 0.60 / 0.60 / 0.61 / 0.61 for seeds that end aligned / mid-pair /
+aligned / mid-pair / over-segmenting / over-segmenting; at 3000 seed 0 (F1 already 0.85) scores
+0.47 and seed 3 (mid-pair) 0.50 — while β is still graded the 0.5 threshold does not find the
+run's own switches. So the stage selects at the last step (select_at: 0).
 """
 import json, sys, tempfile, time
 from pathlib import Path
