@@ -5,6 +5,7 @@ early saving (irl/eval/code_use.py: NLL the mean code saves at lags 0 + 1 after 
 STEPS point continues the last one (steps are not part of a run's fingerprint).
 
     python bench/diagnostics/discover_early_select.py SEED 500 1000 1500 2000
+    python bench/diagnostics/discover_early_select.py SEED 5000 --root /tmp/fresh   # another clone's base and D*
 
 Measured (seeds 0–5, two processes at a time, ~93 s per 500 steps and scoring): it cannot. At step
 2000 early saving is 0.64 / 0.48 / 0.60 / 0.60 / 0.61 / 0.61 for seeds that end aligned / mid-pair /
@@ -23,10 +24,13 @@ from irl.models.io import load_model
 from irl.training.batches import EpisodeBatches
 
 torch.set_num_threads(1)
-seed, points = int(sys.argv[1]), [int(a) for a in sys.argv[2:]]
+args = sys.argv[1:]
+root = Path(args.pop(args.index("--root") + 1)) if "--root" in args else Path(".")
+args = [a for a in args if a != "--root"]
+seed, points = int(args[0]), [int(a) for a in args[1:]]
 sec = yaml.safe_load(open("params.yaml"))["profiles"]["default"]["discover_grid"]
-base, _ = load_model("models/grid/base")
-data = load_dataset("data/grid/D_star")
+base, _ = load_model(root / "models/grid/base")
+data = load_dataset(root / "data/grid/D_star")
 work = Path(tempfile.gettempdir()) / f"irl-early-select-seed-{seed}"
 train, _ = D.split_episodes(data, sec["heldout_episodes"], seed)
 probe = train[:500]
