@@ -15,7 +15,7 @@ from irl.data.collect import CollectConfig, collect_grid
 from irl.data.dataset import PinpadDataset, load_dataset, save_dataset
 from irl.envs.grid import GridConfig, GridPinpadBatch
 from irl.envs.tasks import resolve_tasks
-from irl.eval.code_use import code_saving, saving_by_lag, steps_since_switch
+from irl.eval.code_use import code_saving, early_saving, saving_by_lag, steps_since_switch
 from irl.eval.steering import first_pair
 from irl.models.io import load_model, save_model
 from irl.models.metacontroller import Metacontroller, MetacontrollerConfig
@@ -285,13 +285,17 @@ def test_categorical_codes_are_one_hot_draws_with_a_kl_to_uniform_and_a_gradient
 
 
 def test_code_use_counts_steps_from_the_runs_own_switches() -> None:
-    beta = np.array([[1.0, 0.0, 0.0, 0.9, 0.1], [0.2, 0.7, 0.1, 0.1, 0.6]])
-    assert steps_since_switch(beta).tolist() == [[0, 1, 2, 0, 1], [0, 0, 1, 2, 0]]
-    saved = np.array([[1.0, 2.0, 3.0, 4.0, 5.0], [10.0, 20.0, 30.0, 40.0, 50.0]])
-    mask = np.array([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]], dtype=bool)  # the first episode's last step is padding
+    # the code drawn at t = 0 is not a switch: steps before a run's first switch have lag −1
+    beta = np.array([[1.0, 0.0, 0.0, 0.9, 0.1], [0.2, 0.7, 0.1, 0.1, 0.6], [1.0, 0.1, 0.2, 0.1, 0.0]])
+    assert steps_since_switch(beta).tolist() == [[-1, -1, -1, 0, 1], [-1, 0, 1, 2, 0], [-1] * 5]
+    saved = np.array([[1.0, 2.0, 3.0, 4.0, 5.0], [10.0, 20.0, 30.0, 40.0, 50.0], [7.0] * 5])
+    mask = np.array([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1], [1, 1, 1, 1, 1]], dtype=bool)  # a padded last step
     sums, counts = saving_by_lag(saved, beta, mask, lags=2)  # lag 1 pools every lag >= 1
-    assert sums.tolist() == [1.0 + 4.0 + 10.0 + 20.0 + 50.0, 2.0 + 3.0 + 30.0 + 40.0]
-    assert counts.tolist() == [5.0, 4.0]
+    assert sums.tolist() == [4.0 + 20.0 + 50.0, 30.0 + 40.0]
+    assert counts.tolist() == [3.0, 2.0]
+    # a run that never switches after t = 0 (one code per episode) saves nothing "early"
+    profile = saving_by_lag(saved[2:], beta[2:], mask[2:], lags=2)
+    assert early_saving(profile[0] / np.maximum(profile[1], 1)) == 0.0
     with pytest.raises(ValueError, match="lags=0"):
         saving_by_lag(saved, beta, mask, lags=0)
 
@@ -320,7 +324,6 @@ def test_a_selected_seed_continues_as_if_it_had_trained_alone(d_star: PinpadData
     scores = [score_candidate(base_model(), d_star, replace(cfg, seed=s), tmp_path / "w") for s in candidate_seeds(cfg)]
     assert [(c["seed"], c["step"], c["resumed_from_step"]) for c in scores] == [(0, 3, 0), (1, 3, 0)]
     assert all(np.isfinite(c["early_saving"]) and len(c["saving_by_lag"]) == 4 for c in scores)
-    assert scores[0]["early_saving"] != scores[1]["early_saving"]
     seed = select_seed(scores)
     assert seed == max(scores, key=lambda c: c["early_saving"])["seed"]
     chosen, _, r = discover(base_model(), d_star, replace(cfg, seed=seed), tmp_path / "w")

@@ -18,22 +18,26 @@ from irl.training.batches import EpisodeBatches
 
 
 def steps_since_switch(beta: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """(B, T) β → (B, T) steps since the last switch (β > threshold; t = 0 always switches)."""
+    """(B, T) β → (B, T) steps since the last switch the run chose (β_t > threshold at t ≥ 1); −1
+    before its first. The code drawn at t = 0 is not counted: every run draws it, and a run that
+    never switches again (one code per episode, read off the whole sequence) would otherwise score
+    that code's saving at the start of every episode as "paying at once"."""
     b, t = beta.shape
     steps = np.broadcast_to(np.arange(t), (b, t))
     switch = beta > threshold
-    switch[:, 0] = True
-    return steps - np.maximum.accumulate(np.where(switch, steps, 0), axis=1)
+    switch[:, 0] = False
+    last = np.maximum.accumulate(np.where(switch, steps, -1), axis=1)
+    return np.where(last >= 0, steps - last, -1)
 
 
 def saving_by_lag(saved: np.ndarray, beta: np.ndarray, mask: np.ndarray, lags: int = 8,
                   threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    """Sums and counts of per-step `saved` (B, T) over real steps, by steps since the last switch;
-    the last bucket pools every lag ≥ lags − 1."""
+    """Sums and counts of per-step `saved` (B, T) over real steps after a run's first switch, by
+    steps since its last switch; the last bucket pools every lag ≥ lags − 1."""
     if lags < 1:
         raise ValueError(f"lags={lags}: must be >= 1")
     lag = np.minimum(steps_since_switch(beta, threshold), lags - 1)
-    m = np.asarray(mask, dtype=bool)
+    m = np.asarray(mask, dtype=bool) & (lag >= 0)
     return (np.bincount(lag[m], weights=saved[m], minlength=lags),
             np.bincount(lag[m], minlength=lags).astype(np.float64))
 
@@ -70,5 +74,6 @@ def saving_profile(base: PinpadTransformer, mc: Metacontroller, batches: Episode
 
 def early_saving(profile: np.ndarray) -> float:
     """What a code saves in the first two steps after its switch (lags 0 and 1): high when each
-    code names the subgoal about to be pursued, not one already under way."""
+    code names the subgoal about to be pursued, not one already under way; 0 for a run that never
+    switches after t = 0."""
     return float(profile[0] + profile[1])
