@@ -11,7 +11,8 @@ Measured (seeds 0–5, two processes at a time, ~93 s per 500 steps and scoring)
 2000 early saving is 0.64 / 0.48 / 0.60 / 0.60 / 0.61 / 0.61 for seeds that end aligned / mid-pair /
 aligned / mid-pair / over-segmenting / over-segmenting; at 3000 seed 0 (F1 already 0.85) scores
 0.47 and seed 3 (mid-pair) 0.50 — while β is still graded the 0.5 threshold does not find the
-run's own switches. So the stage selects at the last step (select_at: 0).
+run's own switches. So the stage selects at the last step (select_at: 0). (These figures counted
+the code drawn at t = 0 as a switch, as code_use did until session 18's fix; not re-measured since.)
 """
 import json, sys, tempfile, time
 from pathlib import Path
