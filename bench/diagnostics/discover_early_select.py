@@ -12,7 +12,11 @@ Measured (seeds 0–5, two processes at a time, ~93 s per 500 steps and scoring)
 aligned / mid-pair / over-segmenting / over-segmenting; at 3000 seed 0 (F1 already 0.85) scores
 0.47 and seed 3 (mid-pair) 0.50 — while β is still graded the 0.5 threshold does not find the
 run's own switches. So the stage selects at the last step (select_at: 0). (These figures counted
-the code drawn at t = 0 as a switch, as code_use did until session 18's fix; not re-measured since.)
+the code drawn at t = 0 as a switch, as code_use did until session 18's fix.) Rescored with the fix
+at each run's last checkpoint: seed 0 (aligned) 0.31 at step 3000, seed 3 (mid-pair) 0.10 at 3000,
+seed 1 (mid-pair) 0.08 at 2750, seed 4 (over-segmenting) 0.45 at 2750, seeds 2 / 5 0.09 / 0.32 at
+2000: the mid-pair runs now score low early, but an over-segmenting run scores above the aligned one,
+so selecting at 3000 would still pick the wrong kind of run.
 """
 import json, sys, tempfile, time
 from pathlib import Path
