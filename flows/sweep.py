@@ -24,7 +24,7 @@ import torch
 from prefect import flow, get_run_logger, task
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.common import flow_run_tags, log_flat_metrics, profile_sections
+from flows.common import api_for_subprocesses, flow_run_tags, log_flat_metrics, profile_sections
 from irl import tracking
 from irl.config import stage_config
 from irl.data.dataset import load_dataset
@@ -70,11 +70,6 @@ def make_runner(runner: str, workers: int, threads_per_worker: int, dask_address
         if dask_address:
             return DaskTaskRunner(address=dask_address)
         os.environ["OMP_NUM_THREADS"] = str(threads_per_worker)  # inherited by the worker processes
-        if not os.environ.get("PREFECT_API_URL"):
-            # workers report to this flow's (temporary) server instead of each starting its own
-            from prefect.client.orchestration import get_client
-
-            os.environ["PREFECT_API_URL"] = str(get_client().api_url).rstrip("/")
         return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
                                               "dashboard_address": None})
     if runner in ("serial", "thread"):
@@ -106,7 +101,8 @@ def grid_sweep(kind: Literal["alpha", "seed"] = "alpha", values: list[float] | N
         values = values if values is not None else list(range(6))
     threads = (os.cpu_count() or 1) if runner == "serial" else threads_per_worker
     t0 = time.perf_counter()
-    with make_runner(runner, workers, threads_per_worker, dask_address) as r:
+    # local workers report to this flow's (temporary) server instead of each starting its own
+    with api_for_subprocesses(), make_runner(runner, workers, threads_per_worker, dask_address) as r:
         if kind == "alpha":
             futures = [r.submit(discover_point, {"model_dir": Path(model_dir), "data_dir": Path(data_dir), "cfg": cfg,
                                                  "alpha": float(v), "workdir": Path(workdir) / f"{runner}-{time.time_ns()}",
