@@ -147,6 +147,47 @@ def test_switch_noise_curriculum_continues_the_noise_free_run(d_star: PinpadData
         small_cfg(switch_noise_from=-1)
 
 
+def test_late_alpha_continues_the_constant_alpha_run(d_star: PinpadDataset, tmp_path: Path) -> None:
+    """late_alpha from step k: the first k steps are the constant-α run bit for bit (its checkpoint
+    at k starts the schedule, with the switch-noise curriculum too), and after k the larger KL
+    weight changes the training."""
+    schedule = small_cfg(steps=6, alpha=0.1, late_alpha=5.0, late_alpha_from=3, switch_noise=2.0, switch_noise_from=2)
+    straight, _, r1 = discover(base_model(), d_star, schedule, tmp_path / "a")
+    assert r1["late_alpha"] == 5.0 and r1["late_alpha_from"] == 3
+    discover(base_model(), d_star, replace(schedule, steps=3), tmp_path / "b")  # = the constant-α run, 3 steps
+    assert len(list((tmp_path / "b").glob("checkpoint-*"))) == 1
+    logged: list[int] = []
+    resumed, _, r2 = discover(base_model(), d_star, schedule, tmp_path / "b", log=lambda step, m: logged.append(step))
+    assert logged == [4, 5, 6] and r2["nll"] == r1["nll"] and r2["resumed_from_step"] == 3
+    assert all(torch.equal(a, b) for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True))
+    constant, _, _ = discover(base_model(), d_star, replace(schedule, late_alpha=None, late_alpha_from=0), tmp_path / "c")
+    assert not all(torch.equal(a, b) for a, b in zip(constant.state_dict().values(), straight.state_dict().values(), strict=True))
+    assert effective_config(replace(schedule, steps=3)) == replace(schedule, steps=3, late_alpha=None, late_alpha_from=0)
+    assert schedule.alpha_at(2) == 0.1 and schedule.alpha_at(3) == 5.0
+    with pytest.raises(ValueError, match="late_alpha"):
+        small_cfg(late_alpha=-1.0)
+
+
+def test_switch_cost_prices_switches_from_its_step(d_star: PinpadDataset, tmp_path: Path) -> None:
+    """switch_cost from step k continues the run without it (resumed from its step-k checkpoint)
+    and, with a price far above what a code saves, leaves a lower switch rate than that run."""
+    from irl.training.discover import switch_rate
+    beta, mask = torch.tensor([[1.0, 0.5, 0.0, 1.0]]), torch.tensor([[True, True, True, False]])
+    assert float(switch_rate(beta, mask)) == pytest.approx(0.5 / 3)  # t = 0 and padding do not count
+    priced = small_cfg(steps=12, switch_cost=20.0, switch_cost_from=3)
+    discover(base_model(), d_star, replace(priced, steps=3), tmp_path / "a")  # = the run without it
+    logged: list[int] = []
+    mc, base, r = discover(base_model(), d_star, priced, tmp_path / "a", log=lambda step, m: logged.append(step))
+    assert r["resumed_from_step"] == 3 and logged[0] == 4 and r["switch_cost"] == 20.0
+    free, _, _ = discover(base_model(), d_star, small_cfg(steps=12), tmp_path / "b")
+    batch = EpisodeBatches(d_star, 64, 0).gather(np.arange(64))
+    with torch.no_grad():
+        rates = [float(switch_rate(discovery_losses(base, m, batch, sample=False)[2]["beta"], batch["mask"])) for m in (mc, free)]
+    assert rates[0] < 0.5 * rates[1]
+    with pytest.raises(ValueError, match="switch_cost"):
+        small_cfg(switch_cost=-0.1)
+
+
 def test_first_pair_reads_the_pair_completed_first() -> None:
     env = GridPinpadBatch(GridConfig(), resolve_tasks("pretrain"), 4, seed=0, any_task=True)
     env.reset()

@@ -9,6 +9,7 @@ the same batches, the same curve.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import time
 from collections.abc import Callable
@@ -54,6 +55,14 @@ class DiscoverConfig:
     # the step from which switch_noise applies: a curriculum that lets the soft gate align with the
     # subgoals first, then makes it binary (0: from the start)
     switch_noise_from: int = 0
+    # a second curriculum: from step late_alpha_from on the KL weight is late_alpha (None: alpha
+    # throughout) — a rate that, once the codes pay, prices out the switches the subgoals do not need
+    late_alpha: float | None = None
+    late_alpha_from: int = 0
+    # a price per switch (nats, t >= 1; β summed over an episode's steps, per step like the NLL) from
+    # step switch_cost_from on: the objective alone leaves a switch to an uninformative code free
+    switch_cost: float = 0.0
+    switch_cost_from: int = 0
     hard_switch: bool = False  # integrate with 1[β > 0.5], gradient straight through (MetacontrollerConfig)
     code: str = "gaussian"  # or "categorical": n_z discrete codes (MetacontrollerConfig)
     rank: int | str = 16
@@ -81,8 +90,18 @@ class DiscoverConfig:
             raise ValueError(f"switch_noise_from={self.switch_noise_from}: must be >= 0")
         if self.alpha < 0:
             raise ValueError(f"alpha={self.alpha}: must be >= 0")
+        if self.late_alpha is not None and self.late_alpha < 0:
+            raise ValueError(f"late_alpha={self.late_alpha}: must be >= 0 (or null: alpha throughout)")
+        if self.late_alpha_from < 0:
+            raise ValueError(f"late_alpha_from={self.late_alpha_from}: must be >= 0")
+        if self.switch_cost < 0 or self.switch_cost_from < 0:
+            raise ValueError(f"switch_cost={self.switch_cost}, switch_cost_from={self.switch_cost_from}: must be >= 0")
         if self.rank != "full" and not (isinstance(self.rank, int) and self.rank >= 1):
             raise ValueError(f"rank={self.rank!r}: expected an integer >= 1 or 'full'")
+
+    def alpha_at(self, step: int) -> float:
+        """The KL weight of training step `step` (0-based)."""
+        return self.late_alpha if self.late_alpha is not None and step >= self.late_alpha_from else self.alpha
 
     def selection_step(self) -> int:
         """The step at which candidate seeds are compared: select_at, at most steps (0: steps)."""
@@ -139,6 +158,11 @@ def discovery_losses(base: BaseModel, mc: Metacontroller | CompILEControl, batch
     return nll, mc.rate(held, m), held
 
 
+def switch_rate(beta: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Σ β_t over real steps t ≥ 1, per real step (the t = 0 code is every run's)."""
+    return (beta[:, 1:] * mask[:, 1:]).sum() / mask.sum()
+
+
 @torch.no_grad()
 def evaluate_discovery(base: BaseModel, mc: Metacontroller, batches: EpisodeBatches,
                        episodes: np.ndarray, chunk: int = 256) -> dict[str, Any]:
@@ -169,19 +193,26 @@ _NOT_TRAINING = ("device", "steps", "checkpoint_every", "log_every", "steering_e
                  "select_episodes")
 # Options added after runs were checkpointed: left out of the fingerprint at their default, so
 # those runs keep theirs and resume.
-_ADDED_LATER = {"hard_switch": False, "switch_noise_from": 0, "code": "gaussian"}
+_ADDED_LATER = {"hard_switch": False, "switch_noise_from": 0, "code": "gaussian", "late_alpha": None,
+                "late_alpha_from": 0, "switch_cost": 0.0, "switch_cost_from": 0}
 
 
 def effective_config(cfg: DiscoverConfig) -> DiscoverConfig:
-    """The training a run actually does: a switch noise that starts at or after its last step never
-    applies, so the run is (and resumes, and is fingerprinted as) the noise-free one."""
-    if cfg.switch_noise > 0 and cfg.switch_noise_from >= cfg.steps:
-        return _noise_free(cfg)
+    """The training a run actually does: a curriculum phase (switch noise, late α, switch cost) that
+    starts at or after its last step never applies, so the run is (and resumes, and is
+    fingerprinted as) the run without it."""
+    for active, start, strip in _curricula(cfg):
+        if active and start >= cfg.steps:
+            cfg = strip(cfg)
     return cfg
 
 
-def _noise_free(cfg: DiscoverConfig) -> DiscoverConfig:
-    return replace(cfg, switch_noise=0.0, switch_noise_from=0)
+def _curricula(cfg: DiscoverConfig) -> list[tuple[bool, int, Callable[[DiscoverConfig], DiscoverConfig]]]:
+    """(in use, first step, the config without it) for each option that changes training only
+    from a given step on: before it, the run is the one without the option, bit for bit."""
+    return [(cfg.switch_noise > 0, cfg.switch_noise_from, lambda c: replace(c, switch_noise=0.0, switch_noise_from=0)),
+            (cfg.late_alpha is not None, cfg.late_alpha_from, lambda c: replace(c, late_alpha=None, late_alpha_from=0)),
+            (cfg.switch_cost > 0, cfg.switch_cost_from, lambda c: replace(c, switch_cost=0.0, switch_cost_from=0))]
 
 
 def metacontroller_config(base: BaseModel, cfg: DiscoverConfig) -> MetacontrollerConfig:
@@ -192,16 +223,21 @@ def metacontroller_config(base: BaseModel, cfg: DiscoverConfig) -> Metacontrolle
 
 
 def _first_phase(workdir: Path, base: BaseModel, cfg: DiscoverConfig, data: PinpadDataset) -> Path | None:
-    """A curriculum's first `switch_noise_from` steps are the noise-free run, bit for bit (no noise
-    is drawn before then): that run's checkpoint, if it has not gone past them, starts this one."""
-    if cfg.switch_noise == 0 or cfg.switch_noise_from == 0:
-        return None
-    free = _noise_free(cfg)
-    path = checkpoint_dir(workdir, _fingerprint(base, metacontroller_config(base, free), free, data))
-    state = path / "state.json"
-    if state.is_file() and json.loads(state.read_text())["step"] <= cfg.switch_noise_from:
-        return path
-    return None
+    """A curriculum's first steps are the run without it, bit for bit (no switch noise is drawn
+    before `switch_noise_from`; α and the switch cost are the same before theirs). The checkpoint of
+    such a run, if it has not gone past the step where the two part, starts this one (the furthest)."""
+    phases = [(start, strip) for active, start, strip in _curricula(cfg) if active and start > 0]
+    best: tuple[int, Path] | None = None
+    for subset in itertools.chain.from_iterable(itertools.combinations(phases, k) for k in range(1, len(phases) + 1)):
+        run = cfg
+        for _, strip in subset:
+            run = strip(run)
+        path = checkpoint_dir(workdir, _fingerprint(base, metacontroller_config(base, run), run, data))
+        state = path / "state.json"
+        if state.is_file() and (step := int(json.loads(state.read_text())["step"])) <= min(s for s, _ in subset):
+            if best is None or step > best[0]:
+                best = (step, path)
+    return best[1] if best else None
 
 
 def _fingerprint(base: BaseModel, mcfg: MetacontrollerConfig, cfg: DiscoverConfig, data: PinpadDataset) -> str:
@@ -227,6 +263,10 @@ def discover(base: BaseModel, data: PinpadDataset, cfg: DiscoverConfig, workdir:
     heldout = evaluate_discovery(base, mc, EpisodeBatches(data, 256, cfg.seed, device), held_eps)
     return mc, base, {**heldout, "train_s": state["train_s"], "steps": state["step"],
                       "resumed_from_step": state["resumed_from_step"], "alpha": cfg.alpha,
+                      **({"late_alpha": cfg.late_alpha, "late_alpha_from": cfg.late_alpha_from}
+                         if cfg.late_alpha is not None else {}),
+                      **({"switch_cost": cfg.switch_cost, "switch_cost_from": cfg.switch_cost_from}
+                         if cfg.switch_cost > 0 else {}),
                       "co_train": cfg.co_train, "switch": cfg.switch}
 
 
@@ -267,8 +307,10 @@ def train_metacontroller(base: BaseModel, data: PinpadDataset, cfg: DiscoverConf
         t0 = time.perf_counter()
         gen.manual_seed(cfg.seed * 1_000_003 + state["step"])  # resumed runs draw the same noise
         batch = batches.batch(state["epoch"], state["index"])
-        nll, kl, _ = discovery_losses(base, mc, batch, generator=gen, switch_noise=state["step"] >= cfg.switch_noise_from)
-        loss = nll + cfg.alpha * kl
+        nll, kl, held = discovery_losses(base, mc, batch, generator=gen, switch_noise=state["step"] >= cfg.switch_noise_from)
+        loss = nll + cfg.alpha_at(state["step"]) * kl
+        if cfg.switch_cost > 0 and state["step"] >= cfg.switch_cost_from:
+            loss = loss + cfg.switch_cost * switch_rate(held["beta"], batch["mask"])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -280,7 +322,8 @@ def train_metacontroller(base: BaseModel, data: PinpadDataset, cfg: DiscoverConf
         bar.update(1)
         if state["step"] % cfg.log_every == 0:
             bar.set_postfix(nll=f"{nll.item():.3f}", kl=f"{kl.item():.2f}")
-            log(state["step"], {"losses/action_nll": nll.item(), "losses/kl": kl.item(), "losses/total": loss.item()})
+            log(state["step"], {"losses/action_nll": nll.item(), "losses/kl": kl.item(), "losses/total": loss.item(),
+                                "losses/switch_rate": switch_rate(held["beta"], batch["mask"]).item()})
         if ckpt is not None and (state["step"] % cfg.checkpoint_every == 0 or state["step"] == cfg.steps):
             save_checkpoint(ckpt, both, opt, state)
     bar.close()
