@@ -5,7 +5,7 @@ KEY=VALUE DiscoverConfig changes — a phase that starts at the checkpoint's ste
 temporary workdir (the checkpoint is copied there: the phase resumes the run it repeats), then
 reports the held-out switch alignment, where the switches (t ≥ 1) fall — on a true boundary, on a
 mid-pair event (the pair's first color visited), elsewhere — and the label-free selection score
-(irl/training/select.py). --root: another clone's base and D*.
+(irl/training/select.py). --root: another clone's base and D*. CKPT_DIR `-`: from scratch.
 
     python bench/diagnostics/discover_continue.py CKPT_DIR SEED STEPS [--root CLONE] KEY=VALUE ...
 """
@@ -25,15 +25,16 @@ torch.set_num_threads(1)
 args = sys.argv[1:]
 root = Path(args.pop(args.index("--root") + 1)) if "--root" in args else Path(".")
 args = [a for a in args if a != "--root"]
-src, seed, steps = Path(args[0]), int(args[1]), int(args[2])
+src, seed, steps = (None if args[0] == "-" else Path(args[0])), int(args[1]), int(args[2])
 overrides = {k: yaml.safe_load(v) for k, v in (a.split("=", 1) for a in args[3:])}
 sec = yaml.safe_load(open(Path(__file__).parents[2] / "params.yaml"))["profiles"]["default"]["discover_grid"]
 cfg = D.DiscoverConfig(**{**sec, **overrides, "seed": seed, "steps": steps, "device": "cpu", "candidates": 1})
 base, _ = load_model(root / "models/grid/base")
 data = load_dataset(root / "data/grid/D_star")
-tag = "_".join([f"{src.resolve().parent.name}-{src.name[-6:]}", f"seed-{seed}"] + [f"{k}-{v}" for k, v in sorted(overrides.items())])
+origin = f"{src.resolve().parent.name}-{src.name[-6:]}" if src else f"scratch-{root.resolve().name}"
+tag = "_".join([origin, f"seed-{seed}"] + [f"{k}-{v}" for k, v in sorted(overrides.items())])
 work = Path(tempfile.gettempdir()) / f"irl-continue_{tag}"
-if not (work / src.name).exists():
+if src and not (work / src.name).exists():
     shutil.copytree(src, work / src.name)
 t = time.time()
 
@@ -63,7 +64,7 @@ with torch.no_grad():
             on_boundary += np.isin(sw, bd).sum()
             on_mid += np.isin(sw, mid).sum()
             n_switch += sw.size
-print(json.dumps({"checkpoint": str(src), "root": str(root), "seed": seed, **overrides,
+print(json.dumps({"checkpoint": str(src or "-"), "root": str(root), "seed": seed, **overrides,
                   **{k: res[k] for k in ("steps", "resumed_from_step", "boundary_f1", "switches_per_episode",
                                          "beta_nonbinary_fraction", "nll", "kl")},
                   "switches_on_boundary": on_boundary / max(n_switch, 1), "switches_on_mid_pair": on_mid / max(n_switch, 1),
