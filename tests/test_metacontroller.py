@@ -21,7 +21,7 @@ from irl.models.io import load_model, save_model
 from irl.models.metacontroller import Metacontroller, MetacontrollerConfig
 from irl.models.transformer import PinpadTransformer, TransformerConfig
 from irl.training.batches import EpisodeBatches
-from irl.training.discover import DiscoverConfig, discover, discovery_losses, effective_config
+from irl.training.discover import DiscoverConfig, discover, discovery_losses, effective_config, switch_rate
 from irl.training.select import candidate_seeds, score_candidate, select_seed
 
 CFG = TransformerConfig(obs_encoding="egocentric", n_layers=2, d_model=32, n_heads=4, d_mlp=64)
@@ -171,7 +171,6 @@ def test_late_alpha_continues_the_constant_alpha_run(d_star: PinpadDataset, tmp_
 def test_switch_cost_prices_switches_from_its_step(d_star: PinpadDataset, tmp_path: Path) -> None:
     """switch_cost from step k continues the run without it (resumed from its step-k checkpoint)
     and, with a price far above what a code saves, leaves a lower switch rate than that run."""
-    from irl.training.discover import switch_rate
     beta, mask = torch.tensor([[1.0, 0.5, 0.0, 1.0]]), torch.tensor([[True, True, True, False]])
     assert float(switch_rate(beta, mask)) == pytest.approx(0.5 / 3)  # t = 0 and padding do not count
     priced = small_cfg(steps=12, switch_cost=20.0, switch_cost_from=3)

@@ -10,7 +10,6 @@ mid-pair event (the pair's first color visited), elsewhere — and the label-fre
     python bench/diagnostics/discover_continue.py CKPT_DIR SEED STEPS [--root CLONE] KEY=VALUE ...
 """
 import json, shutil, sys, tempfile, time
-from dataclasses import replace
 from pathlib import Path
 import numpy as np
 import torch
