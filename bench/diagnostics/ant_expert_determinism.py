@@ -1,0 +1,48 @@
+"""Is the ant expert's PPO run reproducible? Trains the default profile's expert for UPDATES
+updates (2,048 env steps each; the open floor for the first 4) four ways and prints a hash of the
+final weights: twice uninterrupted on one thread, once killed after update UPDATES // 2 and resumed
+from that checkpoint, once on two threads. Equal hashes mean bit-identical runs.
+
+    python bench/diagnostics/ant_expert_determinism.py [UPDATES]
+"""
+import hashlib, json, sys, tempfile
+from pathlib import Path
+import torch
+import irl.rl.ppo_ant as ppo_ant
+from ant_expert_common import ENV, PROFILE
+from irl.rl.ppo_ant import PPOAntConfig, train_ant_expert
+
+updates = int(sys.argv[1]) if len(sys.argv) > 1 else 12
+cfg = PPOAntConfig(**{**PROFILE["expert_ant"], "device": "cpu", "open_floor_steps": 2048 * 4, "checkpoint_every": 1,
+                      "total_steps": 2048 * updates})
+save_checkpoint = ppo_ant.save_checkpoint
+
+
+class Killed(Exception):
+    pass
+
+
+def killed_after(update: int):
+    def save(ckpt, policy, opt, state):  # the checkpoint is written, then the process "dies"
+        save_checkpoint(ckpt, policy, opt, state)
+        if state["update"] >= update:
+            raise Killed
+    return save
+
+
+def run(threads: int, kill_at: int | None = None) -> str:
+    torch.set_num_threads(threads)
+    workdir = Path(tempfile.mkdtemp(prefix="irl-ant-determinism-"))
+    if kill_at is not None:
+        ppo_ant.save_checkpoint = killed_after(kill_at)
+        try:
+            train_ant_expert(ENV, cfg, workdir)
+        except Killed:
+            pass
+        ppo_ant.save_checkpoint = save_checkpoint
+    policy, _ = train_ant_expert(ENV, cfg, workdir)
+    return hashlib.sha256(b"".join(v.numpy().tobytes() for v in policy.state_dict().values())).hexdigest()[:16]
+
+
+print(json.dumps({"updates": updates, "one_thread": run(1), "one_thread_again": run(1),
+                  "resumed_at_half": run(1, updates // 2), "two_threads": run(2)}))
