@@ -205,11 +205,16 @@ def test_dvc_repro_runs_the_ant_pipeline(isolated_tracking: Path) -> None:
 
 
 def test_expert_training_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
+    """Killed after update 1's checkpoint and resumed, the run ends with the weights of the run that
+    was never stopped, bit for bit: its episodes in flight (30-step horizon, 16-step rollouts) and its
+    random streams went into the checkpoint; the open-floor phase ends in between."""
     from irl.rl.ppo_ant import PPOAntConfig, train_ant_expert
 
     cfg = PPOAntConfig(total_steps=96, num_envs=2, num_steps=16, num_minibatches=2, update_epochs=1, hidden=16,
-                       checkpoint_every=1)
+                       checkpoint_every=1, open_floor_steps=64, frame="heading", lookahead=0.5)
     env = AntConfig(horizon=30)
+    uninterrupted, _ = train_ant_expert(env, cfg, tmp_path / "uninterrupted")
+    tmp_path = tmp_path / "killed"
 
     class Killed(Exception):
         pass
@@ -226,6 +231,8 @@ def test_expert_training_resumes_from_its_last_checkpoint(tmp_path: Path) -> Non
     policy, state = train_ant_expert(env, cfg, tmp_path, log=lambda s, m: steps.append(s))
     assert steps == [64, 96] and state["update"] == 3
     assert float(policy.norm.count) > 2 * 2  # the observation statistics came back with the weights
+    ref = uninterrupted.state_dict()
+    assert all(torch.equal(v, ref[k]) for k, v in policy.state_dict().items())
 
 
 def test_zero_controllers_leave_ant_rollouts_unchanged_and_trained_ones_fit_d_star(tmp_path: Path) -> None:

@@ -1,13 +1,13 @@
 """Is the ant expert's PPO run reproducible? Trains the default profile's expert for UPDATES
 updates (2,048 env steps each; the open floor for the first 4) four ways and prints a hash of the
 final weights: twice uninterrupted on one thread, once killed after update UPDATES // 2 and resumed
-from that checkpoint, once on two threads. Equal hashes mean bit-identical runs.
+from that checkpoint, once on two threads (`threads: 2`). Equal hashes mean bit-identical runs.
 
     python bench/diagnostics/ant_expert_determinism.py [UPDATES]
 """
-import hashlib, json, sys, tempfile
+import hashlib, json, sys, tempfile, time
+from dataclasses import replace
 from pathlib import Path
-import torch
 import irl.rl.ppo_ant as ppo_ant
 from ant_expert_common import ENV, PROFILE
 from irl.rl.ppo_ant import PPOAntConfig, train_ant_expert
@@ -31,16 +31,17 @@ def killed_after(update: int):
 
 
 def run(threads: int, kill_at: int | None = None) -> str:
-    torch.set_num_threads(threads)
+    c, t = replace(cfg, threads=threads), time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="irl-ant-determinism-"))
     if kill_at is not None:
         ppo_ant.save_checkpoint = killed_after(kill_at)
         try:
-            train_ant_expert(ENV, cfg, workdir)
+            train_ant_expert(ENV, c, workdir)
         except Killed:
             pass
         ppo_ant.save_checkpoint = save_checkpoint
-    policy, _ = train_ant_expert(ENV, cfg, workdir)
+    policy, _ = train_ant_expert(ENV, c, workdir)
+    print(f"{threads} thread(s), kill at {kill_at}: {time.perf_counter() - t:.1f} s", file=sys.stderr)
     return hashlib.sha256(b"".join(v.numpy().tobytes() for v in policy.state_dict().values())).hexdigest()[:16]
 
 

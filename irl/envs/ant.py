@@ -34,6 +34,7 @@ PAD_RGBA = [(0.90, 0.10, 0.29, 1), (0.24, 0.71, 0.29, 1), (1.00, 0.88, 0.10, 1),
             (0.96, 0.51, 0.19, 1), (0.57, 0.12, 0.71, 1), (0.26, 0.83, 0.96, 1), (0.94, 0.20, 0.90, 1)]
 WALL_RGBA, FLOOR_RGBA = (0.15, 0.15, 0.15, 1), (0.85, 0.85, 0.82, 1)
 FRAME_SKIP = 5  # as Ant-v5: 5 × 0.01 s per step
+_PHYSICS = mujoco.mjtState.mjSTATE_INTEGRATION  # what a snapshot keeps of MuJoCo's data (exact continuation)
 
 
 @dataclass(frozen=True)
@@ -127,10 +128,7 @@ class AntPinpadEnv(gym.Env):
         self.colors, self.walls = grid.colors[0].copy(), grid.walls[0].copy()
         self.task = tuple(int(c) for c in grid.task[0, : grid.task_len[0]])
         start = int(grid.pos[0])
-        rgba = np.tile(FLOOR_RGBA, (self.cfg.size**2, 1))
-        rgba[self.colors] = [PAD_RGBA[i % len(PAD_RGBA)] for i in range(self.cfg.n_colors)]
-        rgba[self.walls] = WALL_RGBA
-        self.model.geom_rgba[self.tile0 : self.tile0 + self.cfg.size**2] = rgba
+        self._paint_tiles()
         mujoco.mj_resetData(self.model, self.data)
         qpos = self.init_qpos + self.np_random.uniform(-0.1, 0.1, self.model.nq)
         qpos[:2] = self.cell_center(start) + self.np_random.uniform(-0.25, 0.25, 2) * self.cfg.cell_size
@@ -174,6 +172,40 @@ class AntPinpadEnv(gym.Env):
         info = self._info()
         info["event"] = event
         return self._obs(), reward, terminated, truncated, info
+
+    def _paint_tiles(self) -> None:
+        rgba = np.tile(FLOOR_RGBA, (self.cfg.size**2, 1))
+        rgba[self.colors] = [PAD_RGBA[i % len(PAD_RGBA)] for i in range(self.cfg.n_colors)]
+        rgba[self.walls] = WALL_RGBA
+        self.model.geom_rgba[self.tile0 : self.tile0 + self.cfg.size**2] = rgba
+
+    # ------------------------------------------------------------------ snapshots
+    def get_state(self) -> dict[str, Any]:
+        """Everything the episode's next steps depend on, as JSON-ready values: the layout and task,
+        the progress, MuJoCo's integration state (qpos, qvel, act, controls, the solver's warm start:
+        `mjSTATE_INTEGRATION`, exact) and the random stream. `set_state` continues the episode bit
+        for bit — how a training checkpoint keeps its episodes in flight."""
+        physics = np.empty(mujoco.mj_stateSize(self.model, _PHYSICS))
+        mujoco.mj_getState(self.model, self.data, physics, _PHYSICS)
+        return {"colors": self.colors.tolist(), "walls": self.walls.tolist(), "task": list(self.task),
+                "progress": self.progress, "t": self.t, "cell": self.cell, "physics": physics.tolist(),
+                "np_random": self.np_random.bit_generator.state}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore a `get_state` snapshot (of an env with the same config)."""
+        physics = np.asarray(state["physics"], dtype=np.float64)
+        if physics.shape != (mujoco.mj_stateSize(self.model, _PHYSICS),):
+            raise ValueError(f"physics state of {physics.size} numbers; this env's model has "
+                             f"{mujoco.mj_stateSize(self.model, _PHYSICS)} (another AntConfig?)")
+        self.colors = np.asarray(state["colors"], dtype=np.int64)
+        self.walls = np.asarray(state["walls"], dtype=np.int64)
+        self.task = tuple(int(c) for c in state["task"])
+        self.progress, self.t, self.cell = int(state["progress"]), int(state["t"]), int(state["cell"])
+        self._paint_tiles()
+        mujoco.mj_resetData(self.model, self.data)
+        mujoco.mj_setState(self.model, self.data, physics, _PHYSICS)
+        mujoco.mj_forward(self.model, self.data)  # derived quantities, for render(); the state is untouched
+        self.np_random.bit_generator.state = state["np_random"]
 
     def _obs(self) -> np.ndarray:
         qpos, qvel = self.data.qpos, self.data.qvel

@@ -266,6 +266,20 @@ class AntExpertEnv(gym.Wrapper):
         self.direction = self._direction()
         return self._observe(obs), {**info, "direction": self.direction}
 
+    def get_state(self) -> dict[str, Any]:
+        """The ant's snapshot (`AntPinpadEnv.get_state`) plus this wrapper's: mode, direction, the
+        open floor's heading and the last observation; `set_state` continues the episode exactly."""
+        return {"ant": self.ant.get_state(), "mode": self.mode, "direction": self.direction.tolist(),
+                "world_dir": self._world_dir.tolist(), "env_obs": self.env_obs.tolist()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.ant.set_state(state["ant"])
+        self.mode = state["mode"]
+        self.paths = CellPaths(self.ant)
+        self.direction = np.asarray(state["direction"], dtype=np.float32)
+        self._world_dir = np.asarray(state["world_dir"], dtype=np.float64)
+        self.env_obs = np.asarray(state["env_obs"], dtype=np.float32)
+
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         direction = self.direction
         obs, task_reward, terminated, truncated, info = self.env.step(action)

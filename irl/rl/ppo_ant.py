@@ -5,8 +5,10 @@ from CleanRL: the envs are `AntExpertEnv`s (direction input, intrinsic reward) s
 process with same-step autoreset; a truncated episode bootstraps from the value of its last
 observation; the observation normaliser is a module buffer (saved with the weights; observations
 are stored normalised as collected, as CleanRL's NormalizeObservation does) and the reward scaler's
-statistics go into the checkpoint, so a killed run resumes from its last
-checkpoint with its weights, optimiser, normalisers and step count (episodes in flight restart).
+statistics go into the checkpoint, and so do the episodes in flight (each env's `get_state`: MuJoCo's
+integration state, layout, progress, random stream) and the rollout's random streams, so a killed
+run resumes from its last checkpoint bit for bit as if it had never stopped (same thread count;
+tested). Training runs on `threads` torch threads (1): a run's floats depend on the count.
 
 Metrics follow CleanRL's names: charts/episodic_return, charts/success_rate, losses/*,
 perf/steps_per_s.
@@ -14,6 +16,7 @@ perf/steps_per_s.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import time
@@ -58,6 +61,8 @@ class PPOAntConfig:
     checkpoint_every: int = 10     # updates
     eval_episodes: int = 200       # per task set, after training (not part of the fingerprint)
     seed: int = 0
+    threads: int = 1               # torch threads while training (not in the fingerprint): the small MLPs gain
+                                   # nothing from more, and the floats, so the run, depend on the count
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -99,7 +104,7 @@ _ADDED_LATER = {"ppo": ("lookahead",), "reward": ("lateral",)}
 def _fingerprint(env_cfg: AntConfig, cfg: PPOAntConfig) -> str:
     # the resolved reward (defaults included), so a changed default never resumes an old run
     parts = {"env": env_cfg.to_dict(),
-             "ppo": {k: v for k, v in asdict(cfg).items() if k not in ("device", "eval_episodes", "reward")},
+             "ppo": {k: v for k, v in asdict(cfg).items() if k not in ("device", "eval_episodes", "reward", "threads")},
              "reward": AntRewardConfig(**cfg.reward).to_dict()}
     for part, names in _ADDED_LATER.items():
         for name in names:
@@ -125,16 +130,54 @@ class ReturnScaler:
         self.ret[done] = 0.0
         return reward / np.sqrt(self.var + 1e-8)
 
-    def state(self) -> dict[str, float]:
-        return {"mean": self.mean, "var": self.var, "count": self.count}
+    def state(self) -> dict[str, Any]:
+        return {"mean": self.mean, "var": self.var, "count": self.count, "ret": self.ret.tolist()}
 
-    def load(self, s: dict[str, float]) -> None:
+    def load(self, s: dict[str, Any]) -> None:
         self.mean, self.var, self.count = s["mean"], s["var"], s["count"]
+        if "ret" in s:  # checkpoints before the episodes in flight were kept restart them at 0
+            self.ret = np.asarray(s["ret"], dtype=np.float64)
+
+
+def _rollout_state(envs: list[AntExpertEnv], obs: np.ndarray, ep_ret: np.ndarray, ep_len: np.ndarray,
+                   rng: np.random.Generator, device: torch.device) -> dict[str, Any]:
+    """The episodes in flight and the random streams, JSON-ready: what a resume needs to go on
+    exactly where the run stopped."""
+    torch_rng = torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.get_rng_state()
+    return {"envs": [e.get_state() for e in envs], "obs": obs.tolist(), "ep_ret": ep_ret.tolist(),
+            "ep_len": ep_len.tolist(), "rng": rng.bit_generator.state,
+            "torch_rng": base64.b64encode(torch_rng.numpy().tobytes()).decode(), "device": device.type}
+
+
+def _restore_rollout(s: dict[str, Any], envs: list[AntExpertEnv], rng: np.random.Generator,
+                     device: torch.device) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Put `_rollout_state` back; return obs, ep_ret, ep_len."""
+    if len(s["envs"]) != len(envs):
+        raise ValueError(f"checkpoint has {len(s['envs'])} envs in flight, this run {len(envs)}")
+    for env, es in zip(envs, s["envs"]):
+        env.set_state(es)
+    rng.bit_generator.state = s["rng"]
+    if s["device"] == device.type:  # a run moved to another device keeps its envs, not its sampling stream
+        torch_rng = torch.from_numpy(np.frombuffer(base64.b64decode(s["torch_rng"]), dtype=np.uint8).copy())
+        torch.cuda.set_rng_state(torch_rng, device) if device.type == "cuda" else torch.set_rng_state(torch_rng)
+    return (np.asarray(s["obs"], dtype=np.float32), np.asarray(s["ep_ret"], dtype=np.float64),
+            np.asarray(s["ep_len"], dtype=np.int64))
 
 
 def train_ant_expert(env_cfg: AntConfig, cfg: PPOAntConfig, workdir: Path, log: Logger | None = None,
                      progress: bool = False) -> tuple[AntExpertPolicy, dict[str, Any]]:
-    """Train (or resume) the expert; return it and a summary (steps, wall time, last episode stats)."""
+    """Train (or resume) the expert on `cfg.threads` torch threads; return it and a summary (steps,
+    wall time, last episode stats)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        return _train(env_cfg, cfg, workdir, log, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(env_cfg: AntConfig, cfg: PPOAntConfig, workdir: Path, log: Logger | None,
+           progress: bool) -> tuple[AntExpertPolicy, dict[str, Any]]:
     from tqdm.auto import tqdm
 
     device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
@@ -167,6 +210,9 @@ def train_ant_expert(env_cfg: AntConfig, cfg: PPOAntConfig, workdir: Path, log: 
     buf_logp, buf_rew, buf_done, buf_val = (torch.zeros((T, n), device=device) for _ in range(4))
     recent: list[dict[str, float]] = []
     ep_ret, ep_len = np.zeros(n), np.zeros(n, dtype=np.int64)
+    rollout = state.pop("rollout", None)
+    if rollout is not None:  # the episodes in flight when the checkpoint was written go on
+        obs, ep_ret, ep_len = _restore_rollout(rollout, envs, rng, device)
     bar = tqdm(total=cfg.num_updates, initial=state["update"], desc="ppo ant expert", disable=not progress)
     while state["update"] < cfg.num_updates:
         t0 = time.perf_counter()
@@ -264,7 +310,8 @@ def train_ant_expert(env_cfg: AntConfig, cfg: PPOAntConfig, workdir: Path, log: 
         bar.set_postfix(ret=f"{metrics.get('charts/episodic_return', float('nan')):.1f}",
                         succ=f"{metrics.get('charts/success_rate', float('nan')):.2f}")
         if state["update"] % cfg.checkpoint_every == 0 or state["update"] == cfg.num_updates:
-            save_checkpoint(ckpt, policy, opt, {**state, "return_scaler": scaler.state()})
+            save_checkpoint(ckpt, policy, opt, {**state, "return_scaler": scaler.state(),
+                                                "rollout": _rollout_state(envs, obs, ep_ret, ep_len, rng, device)})
     bar.close()
     for e in envs:
         e.close()
