@@ -8,38 +8,31 @@ from that checkpoint, once on two threads (`threads: 2`). Equal hashes mean bit-
 import hashlib, json, sys, tempfile, time
 from dataclasses import replace
 from pathlib import Path
-import irl.rl.ppo_ant as ppo_ant
 from ant_expert_common import ENV, PROFILE
 from irl.rl.ppo_ant import PPOAntConfig, train_ant_expert
 
 updates = int(sys.argv[1]) if len(sys.argv) > 1 else 12
 cfg = PPOAntConfig(**{**PROFILE["expert_ant"], "device": "cpu", "open_floor_steps": 2048 * 4, "checkpoint_every": 1,
                       "total_steps": 2048 * updates})
-save_checkpoint = ppo_ant.save_checkpoint
 
 
 class Killed(Exception):
     pass
 
 
-def killed_after(update: int):
-    def save(ckpt, policy, opt, state):  # the checkpoint is written, then the process "dies"
-        save_checkpoint(ckpt, policy, opt, state)
-        if state["update"] >= update:
-            raise Killed
-    return save
-
-
 def run(threads: int, kill_at: int | None = None) -> str:
+    """Train on `threads`; with `kill_at`, the process "dies" as update kill_at + 1 is logged (its
+    checkpoint not yet written) and a second call resumes from update kill_at's checkpoint."""
     c, t = replace(cfg, threads=threads), time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="irl-ant-determinism-"))
     if kill_at is not None:
-        ppo_ant.save_checkpoint = killed_after(kill_at)
+        def die(step: int, metrics: dict) -> None:
+            if step > kill_at * c.batch_size:
+                raise Killed
         try:
-            train_ant_expert(ENV, c, workdir)
+            train_ant_expert(ENV, c, workdir, log=die)
         except Killed:
             pass
-        ppo_ant.save_checkpoint = save_checkpoint
     policy, _ = train_ant_expert(ENV, c, workdir)
     print(f"{threads} thread(s), kill at {kill_at}: {time.perf_counter() - t:.1f} s", file=sys.stderr)
     return hashlib.sha256(b"".join(v.numpy().tobytes() for v in policy.state_dict().values())).hexdigest()[:16]

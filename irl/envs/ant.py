@@ -193,10 +193,9 @@ class AntPinpadEnv(gym.Env):
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore a `get_state` snapshot (of an env with the same config)."""
-        physics = np.asarray(state["physics"], dtype=np.float64)
-        if physics.shape != (mujoco.mj_stateSize(self.model, _PHYSICS),):
-            raise ValueError(f"physics state of {physics.size} numbers; this env's model has "
-                             f"{mujoco.mj_stateSize(self.model, _PHYSICS)} (another AntConfig?)")
+        physics, size = np.asarray(state["physics"], dtype=np.float64), mujoco.mj_stateSize(self.model, _PHYSICS)
+        if physics.shape != (size,):
+            raise ValueError(f"physics state of {physics.size} numbers; this env's model has {size} (another AntConfig?)")
         self.colors = np.asarray(state["colors"], dtype=np.int64)
         self.walls = np.asarray(state["walls"], dtype=np.int64)
         self.task = tuple(int(c) for c in state["task"])
