@@ -192,7 +192,7 @@ def test_expert_code_sequence_reads_one_code_per_subgoal_and_a_zero_decoder_is_t
     starts[:, 1:] = (sub[:, 1:] != sub[:, :-1]) & (sub[:, 1:] >= 0)
     calls = iter(range(10**6))
     t_of_call = lambda: next(calls) + 1  # forward calls switch_prob once per t >= 1, in order
-    mc.switch_prob = lambda e, h, z, noise=None: starts[:, t_of_call()].float()
+    mc.switch_prob = lambda e, h, z, noise=None, pre=None: starts[:, t_of_call()].float()
     codes, switched = subgoal_codes(base, mc, batch, 6)
     calls = iter(range(10**6))
     _, _, out = discovery_losses(base, mc, batch, sample=False)
@@ -200,7 +200,7 @@ def test_expert_code_sequence_reads_one_code_per_subgoal_and_a_zero_decoder_is_t
         where = [0] + torch.nonzero(starts[i]).flatten().tolist()
         assert len(where) == 6 and torch.equal(codes[i], out["mu"][i, where].float())
     assert switched == 1.0
-    mc.switch_prob = lambda e, h, z, noise=None: torch.zeros(e.shape[0])
+    mc.switch_prob = lambda e, h, z, noise=None, pre=None: torch.zeros(e.shape[0])
     assert subgoal_codes(base, mc, batch, 6)[1] == pytest.approx(1 / 6)  # only t = 0
     base, mc = models()
     res = expert_code_sequence(base, mc, GridConfig(size=6, horizon=100), post, 16, seed=4)

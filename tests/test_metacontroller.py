@@ -100,6 +100,38 @@ def test_sequence_embedding_ignores_padding() -> None:
     torch.testing.assert_close(a, b)
 
 
+def test_the_edit_from_codes_is_the_edit_from_decoded_controllers() -> None:
+    """apply_codes (training) and apply_edit(decode(z)) (acting) are one edit: same values, same
+    gradients to the residual, the codes and the decoder, for a rank below and equal to d."""
+    for rank in (3, 16):
+        torch.manual_seed(rank)
+        mc = Metacontroller(MetacontrollerConfig(d_model=16, layer=1, rank=rank))
+        with torch.no_grad():
+            for p in mc.parameters():
+                p.normal_(0, 0.3)
+        e, z = torch.randn(3, 5, 16, requires_grad=True), torch.randn(3, 5, 8, requires_grad=True)
+        w = torch.randn(3, 5, 16)
+        grads = []
+        for edited in (mc.apply_edit(e, *mc.decode(z)), mc.apply_codes(e, z)):
+            grads.append((edited, *torch.autograd.grad((edited * w).sum(), [e, z, *mc.hyper.parameters()])))
+        for ref, new in zip(*grads):
+            torch.testing.assert_close(new, ref, rtol=1e-5, atol=1e-4)
+        assert not torch.equal(grads[1][0], e)  # the edit is not the identity
+
+
+def test_the_teacher_forced_switch_is_the_acting_switch() -> None:
+    """forward's β_t (first layer on (e_t, h_t−1) precomputed for the sequence) is switch_prob's
+    step by step, as an agent computes it while acting."""
+    torch.manual_seed(1)
+    mc = Metacontroller(MetacontrollerConfig(d_model=16, layer=1))  # default init: β_t ≈ 0.5
+    e, mask = torch.randn(3, 9, 16), torch.ones(3, 9, dtype=torch.bool)
+    with torch.no_grad():
+        out, h_prev = mc(e, mask, sample=False), mc.history_states(e)
+        stepped = [mc.switch_prob(e[:, t], h_prev[:, t], out["z"][:, t - 1]) for t in range(1, 9)]
+    torch.testing.assert_close(torch.stack(stepped, 1), out["beta"][:, 1:])
+    assert 0.05 < float(out["beta"][:, 1:].mean()) < 0.95  # not a saturated gate
+
+
 def test_save_load_gives_identical_outputs(tmp_path: Path) -> None:
     torch.manual_seed(0)
     mc = Metacontroller(MetacontrollerConfig(d_model=16, layer=1, switch="learned")).eval()

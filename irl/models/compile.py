@@ -77,14 +77,17 @@ class CompILEControl(nn.Module):
 
     apply_edit = staticmethod(Metacontroller.apply_edit)
 
+    def apply_codes(self, e: Tensor, z: Tensor) -> Tensor:
+        return self.core.apply_codes(e, z)
+
     @staticmethod
     def rate(out: dict[str, Tensor], mask: Tensor) -> Tensor:
         """The KL term per real step: Σ_k KL(z_k ‖ N(0, I)) over the segments, per step in `mask`."""
         return kl_to_standard_normal(out["mu"], out["logvar"]).sum() / mask.sum()
 
     def forward(self, e: Tensor, mask: Tensor, sample: bool = True, generator: torch.Generator | None = None,
-                switch_noise: bool = True) -> dict[str, Tensor]:
-        """Segments, codes and the per-step controllers for residual sequences e (B, T, d).
+                switch_noise: bool = True, controllers: bool = True) -> dict[str, Tensor]:
+        """Segments, codes and the per-step controllers (`controllers`) for residual sequences e (B, T, d).
         `switch_noise` is the metacontroller's argument, accepted for one calling convention:
         CompILE's segments have no switch noise."""
         e = e.float()
@@ -123,7 +126,6 @@ class CompILEControl(nn.Module):
         else:
             z_k = mu
         z = torch.einsum("btk,bkz->btz", seg_masks, z_k)
-        a, b_ = self.decode(z)
         # CompILE's hard boundaries (the segment holding the most mass changes) supervise the switch
         hard = seg_masks.argmax(-1)
         target = torch.zeros_like(valid)
@@ -134,5 +136,7 @@ class CompILEControl(nn.Module):
         switch_loss = F.binary_cross_entropy_with_logits(beta_logit[:, 1:][mask[:, 1:]], target[:, 1:][mask[:, 1:]])
         beta = torch.sigmoid(beta_logit)
         beta = torch.cat([torch.ones_like(beta[:, :1]), beta[:, 1:]], dim=1)
-        return {"mu": mu, "logvar": logvar, "z": z, "A": a, "B": b_, "beta": beta, "segments": seg_masks,
-                "switch_loss": switch_loss}
+        out = {"mu": mu, "logvar": logvar, "z": z, "beta": beta, "segments": seg_masks, "switch_loss": switch_loss}
+        if controllers:
+            out["A"], out["B"] = self.decode(z)
+        return out

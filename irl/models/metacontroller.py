@@ -129,20 +129,45 @@ class Metacontroller(nn.Module):
         ab = self.hyper(z)
         return ab[..., : d * r].unflatten(-1, (d, r)), ab[..., d * r :].unflatten(-1, (d, r))
 
-    def switch_prob(self, e_t: Tensor, h_prev: Tensor, z_prev: Tensor, noise: Tensor | None = None) -> Tensor:
+    def switch_prob(self, e_t: Tensor, h_prev: Tensor, z_prev: Tensor, noise: Tensor | None = None,
+                    pre: Tensor | None = None) -> Tensor:
         """β_t from (e_t, h_t−1, z_t−1): (B, d), (B, h), (B, n_z) → (B,); `noise` (B,) is added to
-        the logit (training with `switch_noise`)."""
-        logit = self.switch(torch.cat([e_t, h_prev, z_prev], dim=-1))[..., 0]
+        the logit (training with `switch_noise`). `pre`: f_switch's first layer on (e_t, h_t−1),
+        computed for a whole sequence at once (`switch_inputs`); then only z_t−1's part is added."""
+        first, n_eh = self.switch[0], self.switch[0].in_features - z_prev.shape[-1]
+        if pre is None:
+            pre = nn.functional.linear(torch.cat([e_t, h_prev], dim=-1), first.weight[:, :n_eh], first.bias)
+        logit = self.switch[2](torch.relu(pre + z_prev @ first.weight[:, n_eh:].t()))[..., 0]
         return torch.sigmoid(logit if noise is None else logit + noise)
+
+    def switch_inputs(self, e: Tensor, h_prev: Tensor) -> Tensor:
+        """f_switch's first layer on (e_t, h_t−1) for every t: (B, T, d), (B, T, h) → (B, T, d_hidden)."""
+        first, n_eh = self.switch[0], e.shape[-1] + h_prev.shape[-1]
+        return nn.functional.linear(torch.cat([e, h_prev], dim=-1), first.weight[:, :n_eh], first.bias)
 
     @staticmethod
     def apply_edit(e: Tensor, a: Tensor, b: Tensor) -> Tensor:
         """ê = e + A Bᵀ e for e (..., d), A and B (..., d, r)."""
         return e + torch.einsum("...dr,...r->...d", a, torch.einsum("...dr,...d->...r", b, e))
 
+    def apply_codes(self, e: Tensor, z: Tensor) -> Tensor:
+        """ê = e + A(z) B(z)ᵀ e for e (..., d) and codes z (..., n_z), the same edit as
+        `apply_edit(e, *decode(z))` without forming A and B (..., d, r): the decoder's last layer is
+        linear in its hidden units g, so Bᵀe and A·(Bᵀe) are two matrix products over (r × d_hyper)
+        features. In a teacher-forced pass A and B are 2·d·r numbers per step (4096 in the grid)
+        against d_hyper = 32 hidden units; forming them was most of a discovery step's time."""
+        d, r = self.cfg.d_model, self.cfg.rank
+        first, last = self.hyper[0], self.hyper[2]
+        g = torch.relu(first(z))  # (..., k)
+        k = g.shape[-1]
+        w_a, w_b = last.weight[: d * r].view(d, r * k), last.weight[d * r :].view(d, r * k)
+        b_a, b_b = last.bias[: d * r].view(d, r), last.bias[d * r :].view(d, r)
+        u = (e @ w_b).unflatten(-1, (r, k)).mul(g.unsqueeze(-2)).sum(-1) + e @ b_b  # Bᵀe: (..., r)
+        return e + (u.unsqueeze(-1) * g.unsqueeze(-2)).flatten(-2) @ w_a.t() + u @ b_a.t()
+
     # ------------------------------------------------------------------ whole sequences
     def forward(self, e: Tensor, mask: Tensor, sample: bool = True, generator: torch.Generator | None = None,
-                switch_noise: bool = True) -> dict[str, Tensor]:
+                switch_noise: bool = True, controllers: bool = True) -> dict[str, Tensor]:
         """Teacher-forced pass over residual sequences e (B, T, d) with mask (B, T).
 
         Returns mu, logvar (B, T, n_z) of z̃ (categorical codes: the probabilities and their logs),
@@ -150,6 +175,7 @@ class Metacontroller(nn.Module):
         (training); otherwise z̃ = μ (categorical: a Gumbel-max draw, or the most likely code).
         `switch_noise`: whether `cfg.switch_noise` applies to a sampled pass (off in a curriculum's
         first phase; no draw is made then, so the random stream is that of a noise-free model).
+        `controllers`: also decode A, B (off: `apply_codes` edits from z without them).
         """
         e = e.float()
         lengths = mask.sum(1)
@@ -172,23 +198,28 @@ class Metacontroller(nn.Module):
             u = (torch.rand(e.shape[:2], generator=generator) if generator is not None else torch.rand(e.shape[:2]))
             u = u.clamp(1e-6, 1 - 1e-6).to(e.device)
             noise = self.cfg.switch_noise * (u.log() - (-u).log1p())
+        # per-step slices as views of one unbind each (a slice's backward writes a whole (B, T, ·) tensor)
+        pre, z_tildes = self.switch_inputs(e, h_prev).unbind(1), z_tilde.unbind(1)
+        es, hs = e.unbind(1), h_prev.unbind(1)
+        noises = noise.unbind(1) if noise is not None else None
         zs, betas, gates = [], [], []
         for t in range(e.shape[1]):
             if t == 0 or self.cfg.switch == "always":
                 beta = torch.ones_like(z_prev[:, 0])
             else:
-                beta = self.switch_prob(e[:, t], h_prev[:, t], z_prev, None if noise is None else noise[:, t])
+                beta = self.switch_prob(es[t], hs[t], z_prev, None if noises is None else noises[t], pre=pre[t])
             gate = beta
             if self.cfg.hard_switch and t > 0:  # forward: the acting rule; backward: dβ
                 gate = beta + ((beta > 0.5).to(beta.dtype) - beta).detach()
-            z_prev = gate[:, None] * z_tilde[:, t] + (1 - gate[:, None]) * z_prev
+            z_prev = gate[:, None] * z_tildes[t] + (1 - gate[:, None]) * z_prev
             zs.append(z_prev)
             betas.append(beta)
             gates.append(gate)
         z = torch.stack(zs, dim=1)
-        a, b = self.decode(z)
-        return {"mu": mu, "logvar": logvar, "beta": torch.stack(betas, dim=1), "gate": torch.stack(gates, dim=1),
-                "z": z, "A": a, "B": b}
+        out = {"mu": mu, "logvar": logvar, "beta": torch.stack(betas, dim=1), "gate": torch.stack(gates, dim=1), "z": z}
+        if controllers:
+            out["A"], out["B"] = self.decode(z)
+        return out
 
     @staticmethod
     def _categorical(logits: Tensor, sample: bool, generator: torch.Generator | None) -> tuple[Tensor, Tensor, Tensor]:
@@ -223,12 +254,12 @@ class Metacontroller(nn.Module):
 
 def sequence_edit(mc: nn.Module, mask: Tensor, held: dict[str, Tensor], **forward_kw: Any) -> Callable[[Tensor], Tensor]:
     """The base model's `edit=` for a teacher-forced pass: runs `mc` (a metacontroller, or CompILE)
-    on the residual sequence it receives at its layer, keeps the outputs in `held`, and applies
-    each step's controller."""
+    on the residual sequence it receives at its layer, keeps the outputs in `held` (without the
+    per-step A, B), and applies each step's controller from its code."""
 
     def edit(x: Tensor) -> Tensor:
-        held.update(mc(x, mask, **forward_kw))
-        return mc.apply_edit(x, held["A"].to(x.dtype), held["B"].to(x.dtype))
+        held.update(mc(x, mask, controllers=False, **forward_kw))
+        return mc.apply_codes(x.float(), held["z"]).to(x.dtype)
 
     return edit
 
