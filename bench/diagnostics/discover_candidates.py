@@ -22,17 +22,18 @@ _, sections = load_profile("params.yaml", "default")
 base, _ = load_model("models/grid/base")
 base.eval()
 data = load_dataset("data/grid/D_star")
-cfgs = {s: effective_config(DiscoverConfig(**{**sections["discover_grid"], "seed": s})) for s in range(8)}
+seeds = range(sections["discover_grid"]["seed"], sections["discover_grid"]["seed"] + sections["discover_grid"]["candidates"])
+cfgs = {s: effective_config(DiscoverConfig(**{**sections["discover_grid"], "seed": s})) for s in seeds}
 seed_of = {_fingerprint(base, metacontroller_config(base, c), c, data): s for s, c in cfgs.items()}
 for d in sorted(glob.glob(root + "/checkpoint-*")):
     state = json.load(open(d + "/state.json"))
     weights = load_file(d + "/model.safetensors")
-    mc = Metacontroller(metacontroller_config(base, cfgs[0]))
+    mc = Metacontroller(metacontroller_config(base, next(iter(cfgs.values()))))
     mc.load_state_dict({k.removeprefix("metacontroller."): v for k, v in weights.items() if k.startswith("metacontroller.")})
     mc.eval()
     scores = {}
     for split in (0, 1):
-        _, held = split_episodes(data, cfgs[0].heldout_episodes, split)
+        _, held = split_episodes(data, sections["discover_grid"]["heldout_episodes"], split)
         r = evaluate_discovery(base, mc, EpisodeBatches(data, 256, split, "cpu"), held)
         scores[f"split {split}"] = {k: round(r[k], 4) for k in ("boundary_f1", "boundary_precision", "switches_per_episode",
                                                                  "beta_nonbinary_fraction", "nll")}

@@ -134,14 +134,14 @@ class Metacontroller(nn.Module):
         """β_t from (e_t, h_t−1, z_t−1): (B, d), (B, h), (B, n_z) → (B,); `noise` (B,) is added to
         the logit (training with `switch_noise`). `pre`: f_switch's first layer on (e_t, h_t−1),
         computed for a whole sequence at once (`switch_inputs`); then only z_t−1's part is added."""
-        first, n_eh = self.switch[0], self.switch[0].in_features - z_prev.shape[-1]
         if pre is None:
-            pre = nn.functional.linear(torch.cat([e_t, h_prev], dim=-1), first.weight[:, :n_eh], first.bias)
-        logit = self.switch[2](torch.relu(pre + z_prev @ first.weight[:, n_eh:].t()))[..., 0]
+            pre = self.switch_inputs(e_t, h_prev)
+        w_z = self.switch[0].weight[:, -z_prev.shape[-1]:]
+        logit = self.switch[2](torch.relu(pre + z_prev @ w_z.t()))[..., 0]
         return torch.sigmoid(logit if noise is None else logit + noise)
 
     def switch_inputs(self, e: Tensor, h_prev: Tensor) -> Tensor:
-        """f_switch's first layer on (e_t, h_t−1) for every t: (B, T, d), (B, T, h) → (B, T, d_hidden)."""
+        """f_switch's first layer on (e_t, h_t−1), without z_t−1's part: (..., d), (..., h) → (..., d_hidden)."""
         first, n_eh = self.switch[0], e.shape[-1] + h_prev.shape[-1]
         return nn.functional.linear(torch.cat([e, h_prev], dim=-1), first.weight[:, :n_eh], first.bias)
 
