@@ -115,6 +115,38 @@ def test_about_one_in_seven_uniform_layouts_is_redrawn() -> None:
     assert 0.11 < float((lengths > cfg.horizon).mean()) < 0.17
 
 
+def test_every_task_layouts_are_solvable_for_all_sixteen_tasks() -> None:
+    """`layouts: every_task` keeps a layout only if each task of the set is solvable from its start
+    (checked by a plain BFS), and on 5×5 that is a real filter: most one-task layouts fail it."""
+    cfg = GridConfig(size=5, horizon=60, layouts="every_task")
+    env = GridPinpadBatch(cfg, resolve_tasks("pretrain"), 200, seed=4)
+    env.reset()
+    for i in range(env.num_envs):
+        colors = [int(c) for c in env.colors[i]]
+        blocked = set(colors) | {int(w) for w in env.walls[i]}
+        for task in GRID_PRETRAIN:
+            here, total = int(env.pos[i]), 0.0
+            for color in parse_task(task, 8):
+                total += bfs_distance(cfg.size, blocked, here, colors[color])
+                here = colors[color]
+            assert total <= cfg.horizon, (i, task)
+    one_task = GridPinpadBatch(GridConfig(size=5, horizon=60), resolve_tasks("pretrain"), 2000, seed=5)
+    one_task.reset()
+    every = env.solvable_for_every_task(one_task.colors, one_task.walls, one_task.pos)
+    assert 0.15 < float(every.mean()) < 0.45  # measured 0.28
+
+
+def test_every_task_layouts_reject_a_layout_one_task_cannot_use() -> None:
+    sealed = [cell(0, 0)] + COLORS[1:]  # color 0 walled into the corner: every task through 0 fails
+    walls = [cell(0, 1), cell(1, 0), cell(5, 5), cell(5, 6)]
+    single_env("2-3-6-7", sealed, walls=walls, start=cell(3, 3))  # fine for a task that avoids 0
+    env = GridPinpadBatch(GridConfig(layouts="every_task"), resolve_tasks("pretrain"), 1, seed=0)
+    with pytest.raises(ValueError, match="cannot solve"):
+        env.load_layouts(np.array([sealed]), np.array([walls]), np.array([cell(3, 3)]), np.array([4]))
+    with pytest.raises(ValueError, match="layouts='some'"):
+        GridConfig(layouts="some")
+
+
 def test_unsolvable_layout_is_rejected_with_a_clear_error() -> None:
     sealed = [cell(0, 0)] + COLORS[1:]  # color 0 in the corner, walled in on both sides
     with pytest.raises(ValueError, match="cannot solve"):

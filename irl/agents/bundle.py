@@ -71,7 +71,7 @@ def _env_of(base_spec: dict[str, Any]) -> GridConfig:
     cfg = base_spec["config"]
     grid = base_spec.get("meta", {}).get("params", {}).get("grid_env", {})
     return GridConfig(size=cfg["grid_size"], n_colors=cfg["n_colors"], n_walls=cfg["n_walls"],
-                      horizon=int(grid.get("horizon", 100)))
+                      horizon=int(grid.get("horizon", 100)), layouts=str(grid.get("layouts", "task")))
 
 
 def _assemble(models: dict[str, tuple[torch.nn.Module, dict[str, Any]]], info: list[ModelInfo]) -> ModelBundle:

@@ -126,7 +126,9 @@ def collect_grid(env_config: GridConfig, task_set: TaskSet, config: CollectConfi
         "expert": {"name": ShortestPathExpert.name, "epsilon": config.epsilon},
         "collect": asdict(config),
         "seed": config.seed,
-        "layout_sampling": "uniform, redrawn until the episode's task is solvable within the horizon",
+        "layout_sampling": ("uniform, redrawn until every task of the set is solvable within the horizon"
+                            if env_config.layouts == "every_task" else
+                            "uniform, redrawn until the episode's task is solvable within the horizon"),
         "irl_version": __version__,
     }
     return CollectResult(arrays=arrays, meta=meta, wall_s=wall)
