@@ -40,7 +40,7 @@ class ModelsOut(BaseModel):
     generation: int = Field(description="increments at every successful reload")
     source: str
     loaded_at: float
-    env: dict[str, int]
+    env: dict[str, int | str] = Field(description="the grid's geometry: size, n_colors, n_walls, horizon, layouts")
     policies: list[str]
     n_subgoals: int
     models: list[ModelInfoOut]

@@ -44,7 +44,7 @@ def test_health_readiness_and_models(url: str, store: Path) -> None:
     m = httpx.get(f"{url}/v1/models").json()
     assert {i["role"] for i in m["models"]} == {"base", "metacontroller", "policy", "gt_controllers"}
     assert all(i["source"] == "local" and i["location"].startswith(str(store)) for i in m["models"])
-    assert m["env"] == GRID and m["policies"] == ["internal-rl", "base", "gt-controllers"] and m["n_subgoals"] == 4
+    assert m["env"] == {**GRID, "layouts": "task"} and m["policies"] == ["internal-rl", "base", "gt-controllers"] and m["n_subgoals"] == 4
     assert {i["role"] for i in m["ant_models"]} == {"base", "metacontroller", "policy"} and m["ant_error"] is None
     assert "/v1/sessions/{sid}/act" in httpx.get(f"{url}/openapi.json").json()["paths"]
 
