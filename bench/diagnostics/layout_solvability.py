@@ -19,19 +19,17 @@ torch.set_num_threads(1)
 path = sys.argv[1] if len(sys.argv) > 1 else "models/grid/base"
 episodes = int(sys.argv[2]) if len(sys.argv) > 2 else 1024
 tasks = resolve_tasks("pretrain")
+base, _ = load_model(path)
+base.eval()
+drawn = {}
 for size, horizon in ((7, 100), (5, 60)):
     one_task = GridPinpadBatch(GridConfig(size=size, horizon=horizon), tasks, 64, seed=7)
     colors, walls, start, task_id = one_task._draw_pool(8 * episodes)
     n_solvable = sum(one_task._solvable(colors, walls, start, np.full(len(colors), k)) for k in range(len(tasks.tasks)))
+    drawn[size] = (one_task.config, colors, walls, start, task_id, n_solvable)
     print(f"{size}x{size}, T {horizon}: tasks solvable per layout {n_solvable.mean():.2f} of 16; "
           f"all 16 on {np.mean(n_solvable == 16):.3f} of layouts")
-base, _ = load_model(path)
-base.eval()
-size = base.cfg.grid_size
-cfg = GridConfig(size=size, horizon=60 if size == 5 else 100)
-one_task = GridPinpadBatch(cfg, tasks, 64, seed=7)
-colors, walls, start, task_id = one_task._draw_pool(8 * episodes)
-n_solvable = sum(one_task._solvable(colors, walls, start, np.full(len(colors), k)) for k in range(len(tasks.tasks)))
+cfg, colors, walls, start, task_id, n_solvable = drawn[base.cfg.grid_size]
 for name, keep in (("all 16 tasks solvable", n_solvable == 16), ("some task walled off", n_solvable < 16),
                    ("either (one-task draw)", np.ones(len(colors), bool))):
     idx = np.flatnonzero(keep)[:episodes]
